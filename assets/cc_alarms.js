@@ -1,0 +1,482 @@
+/*
+ * Clientside callbacks of operations (namespace "ccOps"; wired in callbacks/alarms.py, dispatch.py, control.py).
+ *
+ *   alarmsApply     alarm snapshot (server, per scope) + live "alarm" events → the alarm list under the map, the
+ *                   severity counters; new severity I / II alarms flash the screen and beep (Web Audio, generated
+ *                   here — no audio file) unless muted. Unacknowledged I / II rows blink until acknowledged.
+ *   alarmGo         a click on an alarm → fly the map to the station and open its site panel
+ *   openAlarm / dispatchReq / openOrder / controlPending   which dialog shows what
+ *   dockTab, mute   dock tabs, sound toggle (kept in localStorage)
+ *   controlState    compressor run states and the room's occupancy in the site panel (live station_values)
+ *   cameraOpen      the camera panel opens by itself on fire / flood / intrusion alarms and remote operations
+ *
+ * Also: ages and SLA countdowns tick every second in place (elements with data-since / data-deadline), sign-out.
+ * State is kept on window.ccOps (tests read ccOps.beeps / ccOps.flashes).
+ */
+(function () {
+    "use strict";
+    var ops = window.ccOps = window.ccOps || {};
+    ops.alarms = ops.alarms || {};       // id → alarm (open alarms of the current scope)
+    ops.seenTs = ops.seenTs || {};       // id → ts_ms of the newest message applied
+    ops.closedTs = ops.closedTs || {};   // id → ts_ms it was closed
+    ops.blinkUntilAck = ops.blinkUntilAck || {};
+    ops.beeps = ops.beeps || 0;          // beeps requested (audible or muted)
+    ops.beepsAudible = ops.beepsAudible || 0;
+    ops.flashes = ops.flashes || 0;
+    ops.received = ops.received || [];   // [{id, event, ts_ms, at}] for latency measurements
+    var ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"};
+    var CAMERA_RULES = {fire_alarm: 1, flood_alarm: 1, intrusion_alarm: 1};
+
+    function tr(key, lang) {
+        var c = window.ccI18n && window.ccI18n.catalog;
+        if (!c) { return key; }
+        var t = (c[lang] || {})[key];
+        if (t === undefined || t === null) { t = (c.zh || {})[key]; }
+        return t === undefined || t === null ? key : t;
+    }
+
+    function fill(s, vars) {
+        return String(s).replace(/\{(\w+)\}/g, function (m, k) { return vars[k] === undefined ? m : vars[k]; });
+    }
+
+    function comp(type, props, ns) { return {type: type, namespace: ns || "dash_html_components", props: props}; }
+    function noUpdate() { return window.dash_clientside.no_update; }
+
+    function triggered() {
+        var ctx = window.dash_clientside.callback_context;
+        return (ctx && ctx.triggered ? ctx.triggered : []).filter(function (t) { return t.prop_id !== "."; });
+    }
+
+    function triggeredProp(prefix) {
+        return triggered().some(function (t) { return t.prop_id.indexOf(prefix) === 0; });
+    }
+
+    function patternTrigger() {
+        // the first triggered pattern-matching id with a real click: {id: {...}, value}
+        var tr = triggered();
+        for (var i = 0; i < tr.length; i++) {
+            var pid = tr[i].prop_id;
+            if (pid.charAt(0) === "{" && tr[i].value) {
+                return {id: JSON.parse(pid.slice(0, pid.lastIndexOf("."))), value: tr[i].value};
+            }
+        }
+        return null;
+    }
+
+    function pad(n) { return (n < 10 ? "0" : "") + n; }
+    function hms(ms) {
+        if (!ms) { return "—"; }
+        var d = new Date(ms);
+        return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+    }
+    function age(ms, lang) {
+        var s = Math.max(0, Math.floor((Date.now() - ms) / 1000));
+        var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+        if (lang === "en") {
+            return d ? d + "d " + h + "h" : h ? h + "h " + pad(m) + "m" : m + "m " + pad(s % 60) + "s";
+        }
+        return d ? d + "天" + h + "时" : h ? h + "时" + pad(m) + "分" : m + "分" + pad(s % 60) + "秒";
+    }
+    function dur(ms) {
+        var s = Math.floor(Math.abs(ms) / 1000), h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60);
+        var txt = h ? h + ":" + pad(m) + ":" + pad(s % 60) : pad(m) + ":" + pad(s % 60);
+        return (ms < 0 ? "-" : "") + txt;
+    }
+    function msgOf(message, lang) {
+        var m = message || "", i = m.indexOf(" / ");
+        if (i < 0) { return m; }
+        return lang === "en" ? m.slice(i + 3) : m.slice(0, i);
+    }
+    function pageLang() {
+        var l = document.documentElement.lang || "zh";
+        return l.indexOf("en") === 0 ? "en" : "zh";
+    }
+    function can(me, perm) { return !!(me && me.permissions && me.permissions.indexOf(perm) >= 0); }
+
+    // ------------------------------------------------------------------ sound and flash
+    var actx = null;
+    function audio() {
+        var C = window.AudioContext || window.webkitAudioContext;
+        if (!C) { return null; }
+        if (!actx) { try { actx = new C(); } catch (e) { return null; } }
+        if (actx.state === "suspended" && actx.resume) { actx.resume().catch(function () {}); }
+        return actx;
+    }
+    // browsers start audio only after a user gesture: unlock on the first click / key
+    ["pointerdown", "keydown"].forEach(function (ev) {
+        document.addEventListener(ev, function () { audio(); }, {passive: true});
+    });
+
+    function beep(severity) {
+        ops.beeps += 1;
+        if (ops.muted) { return; }
+        var ac = audio();
+        if (!ac) { return; }
+        ops.beepsAudible += 1;
+        var t0 = ac.currentTime + 0.02;
+        var tones = severity === 1 ? [[988, 0, 0.16], [740, 0.2, 0.16], [988, 0.4, 0.16], [740, 0.6, 0.16]]
+            : [[784, 0, 0.22], [784, 0.32, 0.22]];
+        tones.forEach(function (p) {
+            var o = ac.createOscillator(), g = ac.createGain();
+            o.type = "square";
+            o.frequency.setValueAtTime(p[0], t0 + p[1]);
+            g.gain.setValueAtTime(0.0001, t0 + p[1]);
+            g.gain.exponentialRampToValueAtTime(0.12, t0 + p[1] + 0.02);
+            g.gain.exponentialRampToValueAtTime(0.0001, t0 + p[1] + p[2]);
+            o.connect(g);
+            g.connect(ac.destination);
+            o.start(t0 + p[1]);
+            o.stop(t0 + p[1] + p[2] + 0.05);
+        });
+    }
+
+    function flash(severity) {
+        ops.flashes += 1;
+        var el = document.getElementById("alarm-flash");
+        if (!el) { return; }
+        el.className = "cc-flash";
+        void el.offsetWidth;  // restart the animation
+        el.className = "cc-flash cc-flash-on cc-flash-sev" + severity;
+        clearTimeout(ops._flashTimer);
+        ops._flashTimer = setTimeout(function () { el.className = "cc-flash"; }, 3200);
+    }
+
+    // repeat the beep every 20 s while a severity I alarm stays unacknowledged (unless muted)
+    setInterval(function () {
+        var ids = Object.keys(ops.alarms);
+        for (var i = 0; i < ids.length; i++) {
+            var a = ops.alarms[ids[i]];
+            if (a.severity === 1 && a.active && !a.acknowledged && !a.shelved) { beep(1); return; }
+        }
+    }, 20000);
+
+    // ------------------------------------------------------------------ alarm list
+    function sortAlarms(list) {
+        return list.sort(function (a, b) {
+            if (a.severity !== b.severity) { return a.severity - b.severity; }
+            if (!!a.shelved !== !!b.shelved) { return a.shelved ? 1 : -1; }
+            if (a.active !== b.active) { return a.active ? -1 : 1; }
+            return (b.raised_ts_ms || 0) - (a.raised_ts_ms || 0);
+        });
+    }
+
+    function stationName(a, lang) {
+        var s = a.station || {};
+        var zh = a.station_name || s.name, en = a.station_name_en || s.name_en;
+        return (lang === "en" ? en || zh : zh) || a.station_id;
+    }
+
+    function valueText(a, lang) {
+        if (a.value === null || a.value === undefined || a.kind === "digital" || a.kind === "comm_loss") { return ""; }
+        var v = Number(a.value), txt = Math.abs(v) < 1 ? v.toPrecision(3) : v.toFixed(1);
+        txt += " " + (a.unit || "");
+        if (a.threshold !== null && a.threshold !== undefined) { txt += " / " + tr("ops.limit", lang) + " " + a.threshold; }
+        return txt;
+    }
+
+    function stateOf(a) { return a.shelved ? "shelved" : a.state; }
+
+    function alarmRow(a, lang, me, order) {
+        var state = stateOf(a);
+        var blink = (a.severity <= 2 && a.active && !a.acknowledged && !a.shelved);
+        var cls = "cc-al-row cc-al-sev" + a.severity + " cc-al-st-row-" + state +
+            (a.acknowledged ? "" : " cc-al-unack") + (blink ? " cc-al-blink" : "") +
+            (ops.selected === a.id ? " cc-al-sel" : "");
+        var acts = [];
+        var canAck = can(me, "alarm.acknowledge") && !a.acknowledged;
+        acts.push(comp("Button", {id: {type: "al-ack", id: a.id}, n_clicks: 0,
+                                  className: "cc-al-btn" + (canAck ? " cc-al-btn-ack" : ""),
+                                  children: tr(canAck ? "ops.ack" : "ops.handle", lang)}));
+        if (can(me, "workorder.create") && !order) {
+            acts.push(comp("Button", {id: {type: "al-disp", id: a.id}, n_clicks: 0, className: "cc-al-btn cc-al-btn-disp",
+                                      children: tr("ops.dispatch", lang)}));
+        }
+        var orderCell = order ? comp("Span", {id: {type: "al-order", id: order.id}, n_clicks: 0,
+            className: "cc-al-orderchip cc-wo-st-" + order.state + (order.overdue ? " cc-wo-overdue-chip" : ""),
+            children: "#" + order.id + " " + (order.assignee_name || tr("wo.pool", lang)) + " · " +
+                tr("wo.state." + order.state, lang)}) : "";
+        var device = a.device_id && a.device_id !== a.station_id ? a.device_id.replace(a.station_id + "-", "") : "";
+        return comp("Div", {key: "al" + a.id, className: cls, "data-alarm-id": String(a.id), children: [
+            comp("Span", {className: "cc-al-sev cc-sevbg" + a.severity, children: ROMAN[a.severity] || "?"}),
+            comp("Span", {className: "cc-al-c-time cc-al-time", children: hms(a.raised_ts_ms)}),
+            comp("Span", {className: "cc-al-c-age cc-al-age", "data-since": String(a.raised_ts_ms),
+                          children: age(a.raised_ts_ms, lang)}),
+            comp("Div", {id: {type: "al-go", id: a.id}, n_clicks: 0, className: "cc-al-c-main cc-al-main",
+                         title: tr("ops.goto_station", lang), children: [
+                    comp("Span", {className: "cc-al-station", children: stationName(a, lang)}),
+                    comp("Span", {className: "cc-al-dev", children: device}),
+                    comp("Span", {className: "cc-al-msg", children: msgOf(a.message, lang)})]}),
+            comp("Span", {className: "cc-al-c-val cc-al-val", children: valueText(a, lang)}),
+            comp("Span", {
+                className: "cc-al-c-state cc-al-state cc-al-st-" + state,
+                children: state === "shelved" && a.shelved_until_ms ?
+                    tr("ops.shelved_until", lang) + " " + hms(a.shelved_until_ms).slice(0, 5) :
+                    tr("alarm.state." + state, lang)}),
+            comp("Span", {className: "cc-al-c-order", children: orderCell}),
+            comp("Span", {className: "cc-al-c-act cc-al-acts", children: acts})
+        ]});
+    }
+
+    ops.alarmsApply = function (snapshot, evt, sevFilter, unackFilter, lang, brief, muted, scope, me) {
+        scope = scope || "nation";
+        lang = lang || "zh";
+        ops.muted = !!muted;
+        ops.me = me;
+        if (triggeredProp("alarm-snapshot") && snapshot && snapshot.scope === scope) {
+            var next = {}, snapTs = snapshot.ts_ms || 0;
+            (snapshot.alarms || []).forEach(function (a) {
+                var mine = ops.alarms[a.id];
+                if ((ops.closedTs[a.id] || 0) > snapTs) { return; }
+                next[a.id] = mine && (ops.seenTs[a.id] || 0) > snapTs ? mine : a;
+            });
+            // raised after the snapshot was taken, in this scope
+            Object.keys(ops.alarms).forEach(function (id) {
+                var a = ops.alarms[id];
+                if (!next[id] && ops.scope === scope && (ops.seenTs[id] || 0) > snapTs) { next[id] = a; }
+            });
+            ops.alarms = next;
+            ops.scope = scope;
+        }
+        if (triggeredProp("socket.data-alarm") && evt && evt.alarm &&
+                (!evt.scopes || evt.scopes.indexOf(scope) >= 0)) {
+            var a = evt.alarm, prev = ops.alarms[a.id];
+            ops.received.push({id: a.id, event: evt.event, ts_ms: evt.ts_ms, at: Date.now()});
+            if (ops.received.length > 500) { ops.received.splice(0, 250); }
+            if ((ops.seenTs[a.id] || 0) <= (evt.ts_ms || 0)) {
+                ops.seenTs[a.id] = evt.ts_ms || Date.now();
+                if (a.state === "closed") {
+                    delete ops.alarms[a.id];
+                    ops.closedTs[a.id] = evt.ts_ms || Date.now();
+                } else {
+                    if (evt.station) { a.station = evt.station; }
+                    else if (prev) { a.station = prev.station; }
+                    ops.alarms[a.id] = a;
+                }
+                if (evt.event === "raised" && evt.annunciate !== false && a.severity <= 2) {
+                    beep(a.severity);
+                    flash(a.severity);
+                }
+            }
+        }
+        var orders = {};
+        (brief || []).forEach(function (o) {
+            if (o.alarm_id && o.state !== "closed" && o.state !== "cancelled") { orders[o.alarm_id] = o; }
+        });
+        var all = Object.keys(ops.alarms).map(function (id) { return ops.alarms[id]; });
+        var sev = {1: 0, 2: 0, 3: 0, 4: 0}, unacked = 0;
+        all.forEach(function (a) {
+            if (a.active && !a.shelved) { sev[a.severity] = (sev[a.severity] || 0) + 1; }
+            if (!a.acknowledged) { unacked += 1; }
+        });
+        var sevOk = {};
+        (sevFilter || []).forEach(function (s) { sevOk[s] = true; });
+        var onlyUnack = (unackFilter || []).indexOf("unack") >= 0;
+        var shown = sortAlarms(all.filter(function (a) {
+            return sevOk[String(a.severity)] && (!onlyUnack || !a.acknowledged);
+        }));
+        var rows = shown.length ? shown.slice(0, 300).map(function (a) { return alarmRow(a, lang, me, orders[a.id]); })
+            : [comp("Div", {className: "cc-empty", children: tr("ops.no_alarms", lang)})];
+        var hot = sev[1] + sev[2] > 0 && all.some(function (a) { return a.severity <= 2 && !a.acknowledged && a.active; });
+        return [rows, String(all.length), String(sev[1]), String(sev[2]), String(sev[3]), String(sev[4]),
+                String(unacked), "cc-dock-badge" + (hot ? " cc-dock-badge-hot" : "")];
+    };
+
+    ops.alarmGo = function (goClicks, siteGoClicks, current) {
+        var hit = patternTrigger();
+        if (!hit) { return [noUpdate(), noUpdate()]; }
+        var a = ops.alarms[hit.id.id];
+        if (!a) { return [noUpdate(), noUpdate()]; }
+        ops.selected = a.id;
+        document.querySelectorAll(".cc-al-sel").forEach(function (el) { el.classList.remove("cc-al-sel"); });
+        var row = document.querySelector('[data-alarm-id="' + a.id + '"]');
+        if (row) { row.classList.add("cc-al-sel"); }
+        var st = a.station || {};
+        var lat = st.lat, lon = st.lon;
+        var viewport = (lat !== undefined && lat !== null) ? {center: [lat, lon], zoom: 12, transition: "flyTo",
+                                                              options: {duration: 0.9}} : noUpdate();
+        return [a.station_id === current ? noUpdate() : a.station_id, viewport];
+    };
+
+    ops.openAlarm = function (ackClicks, siteClicks, closeClicks, current) {
+        var tr0 = triggered()[0];
+        if (tr0 && tr0.prop_id.indexOf("alarm-dialog-x") === 0) { return tr0.value ? null : noUpdate(); }
+        var hit = patternTrigger();
+        if (!hit) { return noUpdate(); }
+        return hit.id.id;
+    };
+
+    ops.dockTab = function (a, o, s, current) {
+        var tr0 = triggered()[0];
+        var tab = current || "alarms";
+        if (tr0 && tr0.value) {
+            if (tr0.prop_id.indexOf("dock-tab-orders") === 0) { tab = "orders"; }
+            else if (tr0.prop_id.indexOf("dock-tab-stats") === 0) { tab = "stats"; }
+            else if (tr0.prop_id.indexOf("dock-tab-alarms") === 0) { tab = "alarms"; }
+        }
+        var keys = ["alarms", "orders", "stats"];
+        var out = [tab];
+        keys.forEach(function (k) { out.push("cc-dock-tab" + (k === tab ? " cc-dock-tab-on" : "")); });
+        keys.forEach(function (k) { out.push("cc-dock-body" + (k === tab ? "" : " cc-dock-hidden")); });
+        out.push(tab !== "stats");
+        return out;
+    };
+
+    ops.mute = function (n, lang, muted) {
+        var tr0 = triggered()[0];
+        var m = !!muted;
+        if (tr0 && tr0.prop_id.indexOf("alarm-mute") === 0 && tr0.value) { m = !m; audio(); }
+        ops.muted = m;
+        return [m, "cc-mute" + (m ? " cc-mute-on" : ""), tr(m ? "ops.sound_off" : "ops.sound_on", lang || "zh")];
+    };
+
+    // ------------------------------------------------------------------ dispatch, work orders
+    ops.dispatchReq = function (dispClicks, dialogClicks, siteClicks, cancelClicks, xClicks, alarmOpen, stationOpen) {
+        var tr0 = triggered()[0];
+        if (!tr0) { return noUpdate(); }
+        var pid = tr0.prop_id;
+        if (pid.indexOf("dispatch-cancel") === 0 || pid.indexOf("dispatch-dialog-x") === 0) {
+            return tr0.value ? null : noUpdate();
+        }
+        if (pid.indexOf("alarm-do-dispatch") === 0) {
+            return tr0.value && alarmOpen ? {alarm_id: alarmOpen, ts: Date.now()} : noUpdate();
+        }
+        if (pid.indexOf("site-dispatch") === 0) {
+            return tr0.value && stationOpen ? {station_id: stationOpen, ts: Date.now()} : noUpdate();
+        }
+        var hit = patternTrigger();
+        return hit ? {alarm_id: hit.id.id, ts: Date.now()} : noUpdate();
+    };
+
+    ops.openOrder = function (rowClicks, chipClicks, xClicks, current) {
+        var tr0 = triggered()[0];
+        if (tr0 && tr0.prop_id.indexOf("order-dialog-x") === 0) { return tr0.value ? null : noUpdate(); }
+        var hit = patternTrigger();
+        return hit ? hit.id.id : noUpdate();
+    };
+
+    // ------------------------------------------------------------------ remote control
+    var live = window.ccLive = window.ccLive || {};
+    ops.controlState = function (snapshot, evt, rows, lang, stationOpen, me) {
+        var ctx = window.dash_clientside.callback_context;
+        var outs = ctx.outputs_list;
+        lang = lang || "zh";
+        var st = live.station && live.station.id === stationOpen ? live.station : null;
+        var devices = (st && st.devices) || {};
+        if (!st && snapshot && snapshot.station && snapshot.station.id === stationOpen) {
+            (snapshot.devices || []).forEach(function (d) { devices[d.device_id] = d; });
+        }
+        if (evt && evt.station_id === stationOpen) {
+            (evt.devices || []).forEach(function (d) { if (d.online) { devices[d.device_id] = d; } });
+        }
+        var occ = null;
+        Object.keys(devices).forEach(function (k) {
+            var d = devices[k];
+            if (d.kind === "station_io" && d.online && d.values && d.values.occupancy !== undefined) {
+                occ = Number(d.values.occupancy) === 1;
+            }
+        });
+        var stateTexts = [], stateClasses = [];
+        (outs[0] || []).forEach(function (o) {
+            var d = devices[o.id.dev];
+            var v = d && d.values ? d.values.run_state : undefined;
+            if (!d || !d.online || v === undefined || v === null) {
+                stateTexts.push(d && !d.online ? tr("device.offline", lang) : "—");
+                stateClasses.push("cc-ctl-state cc-rs-none");
+            } else {
+                stateTexts.push(tr("enum.run_state." + Math.round(v), lang));
+                stateClasses.push("cc-ctl-state cc-rs-" + Math.round(v));
+            }
+        });
+        var allowed = can(me, "control.command") && occ === false;
+        var disabled = (outs[2] || []).map(function () { return !allowed; });
+        var occText = occ === null ? tr("ops.occ_unknown", lang) : tr(occ ? "ops.occ_on" : "ops.occ_off", lang);
+        var occCls = "cc-occ " + (occ === null ? "cc-occ-unknown" : occ ? "cc-occ-on" : "cc-occ-off");
+        return [stateTexts, stateClasses, disabled, occText, occCls];
+    };
+
+    ops.controlPending = function (btnClicks, cancel, x, stationOpen) {
+        var tr0 = triggered()[0];
+        if (tr0 && (tr0.prop_id.indexOf("ctl-cancel") === 0 || tr0.prop_id.indexOf("ctl-dialog-x") === 0)) {
+            return tr0.value ? null : noUpdate();
+        }
+        var hit = patternTrigger();
+        if (!hit) { return noUpdate(); }
+        return {device_id: hit.id.dev, command: hit.id.cmd, station_id: stationOpen, ts: Date.now()};
+    };
+
+    // ------------------------------------------------------------------ cameras
+    ops.cameraOpen = function (alarmEvt, controlEvt, confirmClicks, videoClicks, closeClicks, pending, stationOpen,
+                               current, scope) {
+        var tr0 = triggered()[0];
+        if (!tr0) { return noUpdate(); }
+        var pid = tr0.prop_id, now = Date.now();
+        if (pid.indexOf("cam-close") === 0) { return tr0.value ? null : noUpdate(); }
+        if (pid.indexOf("site-video") === 0) {
+            return tr0.value && stationOpen ? {station_id: stationOpen, reason: "manual", ts: now} : noUpdate();
+        }
+        if (pid.indexOf("ctl-confirm") === 0) {
+            return tr0.value && pending ? {station_id: pending.station_id, reason: "control", ts: now} : noUpdate();
+        }
+        if (pid.indexOf("socket.data-control") === 0) {
+            if (controlEvt && controlEvt.phase === "started" &&
+                    !(current && current.station_id === controlEvt.station_id && current.reason === "control")) {
+                return {station_id: controlEvt.station_id, reason: "control", ts: now};
+            }
+            return noUpdate();
+        }
+        if (pid.indexOf("socket.data-alarm") === 0) {
+            var a = alarmEvt && alarmEvt.alarm;
+            if (a && alarmEvt.event === "raised" && CAMERA_RULES[a.rule] &&
+                    (!alarmEvt.scopes || alarmEvt.scopes.indexOf(scope || "nation") >= 0)) {
+                return {station_id: a.station_id, reason: a.rule, alarm_id: a.id, ts: now};
+            }
+        }
+        return noUpdate();
+    };
+
+    // ------------------------------------------------------------------ camera frames
+    // each tile shows /cameras/<id>/snapshot.jpg, reloaded as soon as the previous frame has arrived (at most
+    // CAMERA_FPS a second): short requests, so the page never holds a connection per camera (a browser opens six
+    // per host, and the page's own callbacks need them)
+    var CAMERA_FPS = 2;
+    setInterval(function () {
+        var imgs = document.querySelectorAll("#cam-panel:not(.cc-cam-hidden) img[data-cam-snap]");
+        for (var i = 0; i < imgs.length; i++) {
+            var img = imgs[i];
+            if (img.complete && !img.dataset.ccLoading) {
+                img.dataset.ccLoading = "1";
+                img.onload = img.onerror = function () { delete this.dataset.ccLoading; };
+                img.src = img.getAttribute("data-cam-snap") + "?t=" + Date.now();
+                ops.cameraFrames = (ops.cameraFrames || 0) + 1;
+            }
+        }
+    }, 1000 / CAMERA_FPS);
+
+    // ------------------------------------------------------------------ ticking ages and SLA clocks, sign-out
+    setInterval(function () {
+        var lang = pageLang();
+        var nodes = document.querySelectorAll("[data-since]");
+        for (var i = 0; i < nodes.length; i++) {
+            var since = Number(nodes[i].getAttribute("data-since"));
+            if (since) { nodes[i].textContent = age(since, lang); }
+        }
+        var clocks = document.querySelectorAll("[data-deadline]");
+        for (var j = 0; j < clocks.length; j++) {
+            var el = clocks[j], left = Number(el.getAttribute("data-deadline")) - Date.now();
+            var v = el.classList.contains("cc-sla-v") ? el : el.querySelector(".cc-sla-v");
+            if (v) { v.textContent = dur(left); }
+            var box = el.classList.contains("cc-sla") ? el : el.closest(".cc-sla");
+            if (box) { box.classList.toggle("cc-sla-over", left < 0); }
+        }
+    }, 1000);
+
+    document.addEventListener("click", function (ev) {
+        var btn = ev.target && ev.target.closest ? ev.target.closest("#cc-logout") : null;
+        if (!btn) { return; }
+        ev.preventDefault();
+        fetch("/auth/logout", {method: "POST", credentials: "same-origin"})
+            .finally(function () { window.location.assign("/auth/login?lang=" + pageLang()); });
+    });
+
+    window.dash_clientside = Object.assign({}, window.dash_clientside, {ccOps: ops});
+}());

@@ -1,0 +1,434 @@
+/*
+ * Clientside callbacks of the command center (namespace "cc"; wired in callbacks/*.py with ClientsideFunction).
+ *
+ * Live data arrives as props of the DashSocketIO component ("data-station_states", "data-kpis",
+ * "data-station_values") and is applied here without a server round trip:
+ *   - map: a new `hideout` object (states map) → dash-leaflet restyles markers, `data` is untouched;
+ *   - KPI tiles, state mix, attention list, site panel values: children / className of fixed or pattern ids.
+ * Snapshots (scope-snapshot, station-snapshot stores, returned by the server when a room is joined) go through
+ * the same functions, ordered by timestamps so an older snapshot never overwrites a newer delta.
+ *
+ * All words come from window.ccI18n (served from /i18n/catalog.js, built from the Python i18n catalog).
+ */
+(function () {
+    "use strict";
+    var STATES = ["running", "idle", "alarm", "offline", "not_built"];
+    var live = window.ccLive = window.ccLive || {};
+    // asset files load in name order and another one may create window.ccLive first: fill in what is missing here
+    var LIVE_DEFAULTS = {stateTs: {}, kpis: null, kpisTs: -1, station: null, events: [], names: {}};
+    Object.keys(LIVE_DEFAULTS).forEach(function (k) { if (!(k in live)) { live[k] = LIVE_DEFAULTS[k]; } });
+
+    function tr(key, lang) {
+        var c = window.ccI18n && window.ccI18n.catalog;
+        if (!c) { return key; }
+        var t = (c[lang] || {})[key];
+        if (t === undefined || t === null) { t = (c.zh || {})[key]; }
+        return t === undefined || t === null ? key : t;
+    }
+
+    function triggeredIds() {
+        var ctx = window.dash_clientside.callback_context;
+        return (ctx && ctx.triggered ? ctx.triggered : []).map(function (t) { return t.prop_id; });
+    }
+
+    function triggered(prefix) {
+        return triggeredIds().some(function (p) { return p.indexOf(prefix) === 0; });
+    }
+
+    function locale(lang) { return lang === "en" ? "en-US" : "zh-CN"; }
+
+    function num(v, dp, lang) {
+        if (v === null || v === undefined || v === "" || isNaN(v)) { return "—"; }
+        return Number(v).toLocaleString(locale(lang), {minimumFractionDigits: dp, maximumFractionDigits: dp});
+    }
+
+    function pad(n) { return (n < 10 ? "0" : "") + n; }
+
+    function hms(ms) {
+        if (!ms) { return "—"; }
+        var d = new Date(ms);
+        return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+    }
+
+    function comp(type, props, ns) {
+        return {type: type, namespace: ns || "dash_html_components", props: props};
+    }
+
+    var cc = {};
+    var NO;  // set at call time: the renderer may define dash_clientside after this file is loaded
+    function noUpdate() { return window.dash_clientside.no_update; }
+
+    // ------------------------------------------------------------------ chrome
+    cc.chooseLang = function (search, nClicks, current) {
+        NO = noUpdate();
+        var lang = current || "zh";
+        if (triggered("lang-toggle")) {
+            lang = lang === "en" ? "zh" : "en";
+        } else {
+            var m = /[?&]lang=(en|zh)/i.exec(search || "");
+            if (m) { lang = m[1].toLowerCase(); }
+        }
+        document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
+        document.title = tr("app.title", lang);
+        return lang === current ? NO : lang;
+    };
+
+    cc.applyLang = function (lang, ids) {
+        var texts = (ids || []).map(function (id) { return tr(id.key, lang); });
+        document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
+        document.title = tr("app.title", lang);
+        return [texts, tr("app.lang_switch", lang), tr("app.lang_switch_title", lang), tr("app.nation", lang),
+                tr("panel.close", lang)];
+    };
+
+    cc.clock = function (n, lang) {
+        var d = new Date();
+        var time = pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+        var wd = tr("clock.weekdays", lang).split(",")[d.getDay()];
+        var date;
+        if (lang === "en") {
+            date = wd + " " + d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate());
+        } else {
+            date = d.getFullYear() + "年" + pad(d.getMonth() + 1) + "月" + pad(d.getDate()) + "日 " +
+                tr("clock.weekday_prefix", lang) + wd;
+        }
+        return [time, date];
+    };
+
+    cc.connection = function (connected, lang) {
+        if (connected) {
+            return ["cc-conn cc-conn-live", tr("conn.live", lang), tr("conn.title_live", lang)];
+        }
+        return ["cc-conn cc-conn-down", tr("conn.reconnecting", lang), tr("conn.title_reconnecting", lang)];
+    };
+
+    cc.clusterOptions = function () {
+        var fs = parseFloat(window.getComputedStyle(document.documentElement).fontSize) || 14;
+        return {radius: Math.round(fs * 3), extent: 256, maxZoom: 11};
+    };
+
+    // ------------------------------------------------------------------ map states
+    cc.applyStates = function (snapshot, delta, openStation, lang, hideout, scope) {
+        NO = noUpdate();
+        hideout = hideout || {};
+        var states = hideout.states || {};
+        var changed = false;
+        var next = null;
+        scope = scope || "nation";
+        if (triggered("scope-snapshot") && snapshot && snapshot.scope === scope) {
+            if (live.eventsScope !== scope) { live.events = []; live.eventsScope = scope; }
+            next = {};
+            var snapTs = snapshot.ts_ms || 0;
+            Object.keys(snapshot.states || {}).forEach(function (sid) {
+                // a delta newer than the snapshot wins
+                next[sid] = (live.stateTs[sid] || 0) > snapTs && states[sid] ? states[sid] : snapshot.states[sid];
+            });
+            changed = true;
+        }
+        if (triggered("socket.data-station_states") && delta && delta.scope === scope) {
+            if (delta.full) {
+                next = Object.assign({}, delta.states);
+            } else {
+                next = Object.assign({}, next || states);
+                Object.keys(delta.states || {}).forEach(function (sid) {
+                    var before = next[sid];
+                    next[sid] = delta.states[sid];
+                    live.stateTs[sid] = delta.ts_ms || Date.now();
+                    if (before && before !== delta.states[sid]) {
+                        live.events.unshift({ts: delta.ts_ms || Date.now(), sid: sid, from: before,
+                                             to: delta.states[sid]});
+                    }
+                });
+                if (live.events.length > 60) { live.events.length = 60; }
+            }
+            changed = true;
+        }
+        var selected = openStation || null;
+        if (!changed && hideout.selected === selected && hideout.lang === lang) { return NO; }
+        return Object.assign({}, hideout, {states: next || states, selected: selected, lang: lang});
+    };
+
+    // ------------------------------------------------------------------ KPIs
+    function kpiOutputs(k, lang) {
+        var blank = "—";
+        if (!k) {
+            var none = [blank, blank, blank, blank, blank, blank, blank, blank, blank, "cc-kpi cc-kpi-stations_alarm"];
+            STATES.forEach(function () { none.push({width: "0%"}); });
+            STATES.forEach(function () { none.push(blank); });
+            STATES.forEach(function () { none.push(""); });
+            none.push(blank);
+            return none;
+        }
+        var out = [
+            num(k.stations_online, 0, lang), num(k.stations_total, 0, lang),
+            num(k.compressors_loaded, 0, lang), num(k.compressors_total, 0, lang),
+            num(k.flow_m3_min, k.flow_m3_min >= 10000 ? 0 : 1, lang), num(k.power_kw, 0, lang),
+            k.air_to_power_m3_per_kwh === null ? "—" : num(k.air_to_power_m3_per_kwh, 2, lang),
+            num(k.stations_alarm, 0, lang), num(k.stations_offline, 0, lang),
+            "cc-kpi cc-kpi-stations_alarm" + (k.stations_alarm > 0 ? " cc-kpi-hot" : "")
+        ];
+        var total = k.stations_total || 0;
+        var states = k.states || {};
+        STATES.forEach(function (s) {
+            out.push({width: (total ? (100 * (states[s] || 0) / total) : 0).toFixed(2) + "%"});
+        });
+        STATES.forEach(function (s) { out.push(num(states[s] || 0, 0, lang)); });
+        STATES.forEach(function (s) {
+            out.push(total ? (100 * (states[s] || 0) / total).toFixed(1) + "%" : "");
+        });
+        out.push(k.ts_ms ? hms(k.ts_ms) : "—");
+        return out;
+    }
+
+    cc.applyKpis = function (snapshot, evt, lang, scope) {
+        scope = scope || "nation";
+        if (triggered("scope-snapshot") && snapshot && snapshot.kpis && snapshot.scope === scope) {
+            if (!live.kpis || live.kpis.scope !== scope || (snapshot.kpis.ts_ms || 0) >= live.kpisTs) {
+                live.kpis = snapshot.kpis;
+                live.kpisTs = snapshot.kpis.ts_ms || 0;
+            }
+        }
+        if (triggered("socket.data-kpis") && evt && evt.scope === scope) {
+            live.kpis = evt;
+            live.kpisTs = evt.ts_ms || 0;
+        }
+        if (triggered("scope-snapshot") && snapshot && snapshot.names) {
+            Object.assign(live.names, snapshot.names);
+        }
+        var k = live.kpis && live.kpis.scope === scope ? live.kpis : null;
+        return kpiOutputs(k, lang).concat([ranking(k, lang)]);
+    };
+
+    function regionLabel(room, lang) {
+        var n = live.names[room];
+        var name = n ? (lang === "en" ? n[1] || n[0] : n[0]) : room.split(":")[1];
+        return shortName(name, lang);
+    }
+
+    function shortName(name, lang) {
+        if (lang === "en" || !name) { return name; }
+        return name.replace(/(维吾尔自治区|壮族自治区|回族自治区|特别行政区|自治区|省|市)$/, "");
+    }
+
+    function ranking(k, lang) {
+        var rows = ((k && k.children) || []).slice();
+        if (!rows.length) { return [comp("Div", {className: "cc-empty", children: tr("app.no_data", lang)})]; }
+        rows.sort(function (a, b) {
+            return (b.stations_online - a.stations_online) || (b.flow_m3_min - a.flow_m3_min) ||
+                (b.stations_total - a.stations_total);
+        });
+        var maxFlow = rows.reduce(function (m, r) { return Math.max(m, r.flow_m3_min || 0); }, 0) || 1;
+        return rows.slice(0, 8).map(function (r, i) {
+            return comp("Div", {className: "cc-rank-row" + (r.stations_alarm ? " cc-rank-hot" : ""), children: [
+                comp("Span", {className: "cc-rank-i", children: String(i + 1)}),
+                comp("Span", {className: "cc-rank-name", children: [
+                    regionLabel(r.scope, lang),
+                    comp("Span", {className: "cc-rank-bar", style: {width: (100 * (r.flow_m3_min || 0) / maxFlow).toFixed(1) + "%"}})
+                ]}),
+                comp("Span", {className: "cc-num", children: r.stations_online + "/" + r.stations_total}),
+                comp("Span", {className: "cc-num" + (r.stations_alarm ? " cc-rank-alarm" : ""),
+                              children: String(r.stations_alarm)}),
+                comp("Span", {className: "cc-num", children: num(r.flow_m3_min, 1, lang)})
+            ]});
+        });
+    }
+
+    // ------------------------------------------------------------------ attention list
+    cc.attention = function (hideout, data) {
+        var states = (hideout && hideout.states) || {};
+        var lang = (hideout && hideout.lang) || "zh";
+        var feats = (data && data.features) || [];
+        var rows = [];
+        for (var i = 0; i < feats.length; i++) {
+            var p = feats[i].properties;
+            var s = states[p.id] || p.state;
+            if (s === "alarm" || s === "offline") { rows.push({p: p, s: s}); }
+        }
+        rows.sort(function (a, b) {
+            if (a.s !== b.s) { return a.s === "alarm" ? -1 : 1; }
+            return a.p.id < b.p.id ? -1 : 1;
+        });
+        var log = eventLog(feats, lang);
+        if (!rows.length) {
+            return [[comp("Div", {className: "cc-empty", children: tr("app.attention_empty", lang)})], "0", log];
+        }
+        var items = rows.slice(0, 60).map(function (r) {
+            var name = lang === "en" && r.p.name_en ? r.p.name_en : r.p.name;
+            return comp("Div", {
+                id: {type: "attn", sid: r.p.id}, n_clicks: 0,
+                className: "cc-attn-row cc-attn-" + r.s,
+                children: [
+                    comp("Span", {className: "cc-sym cc-sym-" + r.s}),
+                    comp("Span", {className: "cc-attn-name", children: name}),
+                    comp("Span", {className: "cc-attn-id", children: r.p.id}),
+                    comp("Span", {className: "cc-attn-state", children: tr("state." + r.s, lang)})
+                ]
+            });
+        });
+        return [items, String(rows.length), log];
+    };
+
+    function eventLog(feats, lang) {
+        if (!live.events.length) {
+            return [comp("Div", {className: "cc-empty", children: tr("app.events_empty", lang)})];
+        }
+        // station names of every scope seen so far (stations do not get renamed while the page is open)
+        var names = live.nameIndex = live.nameIndex || {};
+        if (live.nameIndexData !== feats) {
+            live.nameIndexData = feats;
+            feats.forEach(function (f) { names[f.properties.id] = f.properties; });
+        }
+        return live.events.slice(0, 30).map(function (e) {
+            var p = names[e.sid] || {};
+            var name = lang === "en" && p.name_en ? p.name_en : (p.name || e.sid);
+            return comp("Div", {className: "cc-event cc-event-" + e.to, children: [
+                comp("Span", {className: "cc-event-time", children: hms(e.ts)}),
+                comp("Span", {className: "cc-sym cc-sym-" + e.to}),
+                comp("Span", {className: "cc-event-name", children: name}),
+                comp("Span", {className: "cc-event-change", children: [
+                    comp("Span", {className: "cc-event-from", children: tr("state." + e.from, lang)}),
+                    " → ",
+                    comp("Span", {className: "cc-event-to cc-fg-" + e.to, children: tr("state." + e.to, lang)})
+                ]})
+            ]});
+        });
+    }
+
+    // ------------------------------------------------------------------ scope & station choice
+    cc.chooseScope = function (regionClick, nationClicks, crumbClicks, current) {
+        NO = noUpdate();
+        var ids = triggeredIds();
+        if (!ids.length) { return NO; }
+        var pid = ids[0];
+        if (pid.indexOf("crumb-nation") === 0) { return current === "nation" ? NO : "nation"; }
+        if (pid.indexOf("regions.") === 0) {
+            var p = regionClick && regionClick.properties;
+            if (!p || !p.adcode) { return NO; }
+            // the nation draws provinces, a province or city scope draws cities — by scope, not by the feature's
+            // level: Hong Kong, Macao and Taiwan are their own (only) city and their feature says "province"
+            var level = (current || "nation") === "nation" ? "province" : "city";
+            var next = level + ":" + p.adcode;
+            return next === current ? NO : next;
+        }
+        if (pid.indexOf("{") === 0) {
+            var trig = window.dash_clientside.callback_context.triggered[0];
+            if (!trig.value) { return NO; }
+            var id = JSON.parse(pid.slice(0, pid.lastIndexOf(".")));
+            return id.scope === current ? NO : id.scope;
+        }
+        return NO;
+    };
+
+    cc.chooseStation = function (clickData, attnClicks, closeClicks, current) {
+        NO = noUpdate();
+        var ctx = window.dash_clientside.callback_context;
+        var trig = (ctx.triggered || [])[0];
+        if (!trig) { return NO; }
+        var pid = trig.prop_id;
+        if (pid.indexOf("site-close") === 0) { return trig.value ? null : NO; }
+        if (pid.indexOf("stations.") === 0) {
+            var p = clickData && clickData.properties;
+            if (!p || p.cluster) { return NO; }
+            return p.id === current ? NO : p.id;
+        }
+        if (pid.indexOf("{") === 0) {
+            if (!trig.value) { return NO; }
+            var id = JSON.parse(pid.slice(0, pid.lastIndexOf(".")));
+            return id.sid === current ? NO : id.sid;
+        }
+        return NO;
+    };
+
+    // ------------------------------------------------------------------ site panel values
+    function fmtValue(model, kind, name, v, lang) {
+        var formats = (window.ccI18n && window.ccI18n.formats) || {};
+        var f = ((formats[model] || {}).values || {})[name] || {};
+        var cls = "cc-dv-val";
+        if (v === null || v === undefined) { return ["—", cls + " cc-dv-none"]; }
+        if (typeof v === "boolean") { v = v ? 1 : 0; }
+        if (f.enum !== undefined) {
+            var label = tr("enum." + f.enum + "." + Math.round(v), lang);
+            var alarm = (f.alarm || []).indexOf(Math.round(v)) >= 0;
+            return [label.indexOf("enum.") === 0 ? String(v) : label, cls + " cc-dv-enum" + (alarm ? " cc-dv-alarm" : "")];
+        }
+        if (f.enum0 && Number(v) === 0) { return [tr("enum." + f.enum0 + ".0", lang), cls + " cc-dv-enum"]; }
+        if (f.alarm_nonzero && Number(v) !== 0) { return [String(v), cls + " cc-dv-alarm"]; }
+        if (typeof v === "number") { return [num(v, f.dp === undefined ? 2 : f.dp, lang), cls]; }
+        return [String(v), cls];
+    }
+
+    function mergeStation(payload) {
+        // keep the newest values per device; a snapshot older than what a live event already gave is ignored
+        if (!payload) { return; }
+        var sid = payload.station_id || (payload.station && payload.station.id);
+        if (!live.station || live.station.id !== sid) {
+            live.station = {id: sid, devices: {}, summary: null, summaryTs: -1, state: null};
+        }
+        var st = live.station;
+        (payload.devices || []).forEach(function (d) {
+            var old = st.devices[d.device_id];
+            var ts = d.ts_ms || 0;
+            if (!old || ts >= (old.ts_ms || 0)) {
+                var values = d.online || !old ? Object.assign({}, (old && old.values) || {}, d.values || {})
+                    : old.values;
+                st.devices[d.device_id] = {online: d.online, ts_ms: ts, values: values, model: d.model,
+                                           kind: d.kind, error: d.error};
+            }
+        });
+        var sts = (payload.summary && payload.summary.ts_ms) || payload.ts_ms || 0;
+        if (payload.summary && sts >= st.summaryTs) {
+            st.summary = payload.summary;
+            st.summaryTs = sts;
+            st.state = payload.state || st.state;
+        } else if (!st.state) {
+            st.state = payload.state;
+        }
+    }
+
+    cc.stationValues = function (snapshot, evt, openStation, lang) {
+        var ctx = window.dash_clientside.callback_context;
+        var outs = ctx.outputs_list;
+        if (triggered("station-snapshot") && snapshot && snapshot.station && snapshot.station.id === openStation) {
+            if (live.station && live.station.id !== openStation) { live.station = null; }
+            mergeStation(snapshot);
+        }
+        if (triggered("socket.data-station_values") && evt && evt.station_id === openStation) {
+            mergeStation(evt);
+        }
+        var st = live.station && live.station.id === openStation ? live.station : null;
+        var dvIds = outs[0] || [], devIds = outs[2] || [];
+        var texts = [], classes = [];
+        dvIds.forEach(function (o) {
+            var key = o.id.key, bar = key.indexOf("|");
+            var dev = key.slice(0, bar), name = key.slice(bar + 1);
+            var d = st && st.devices[dev];
+            var r = d ? fmtValue(d.model, d.kind, name, (d.values || {})[name], lang) : ["—", "cc-dv-val cc-dv-none"];
+            if (d && !d.online) { r[1] += " cc-dv-stale"; }
+            texts.push(r[0]);
+            classes.push(r[1]);
+        });
+        var devTexts = [], devClasses = [];
+        devIds.forEach(function (o) {
+            var d = st && st.devices[o.id.dev];
+            if (!d) { devTexts.push("—"); devClasses.push("cc-dev-st"); return; }
+            devTexts.push(tr(d.online ? "device.online" : "device.offline", lang));
+            devClasses.push("cc-dev-st " + (d.online ? "cc-dev-on" : "cc-dev-off"));
+        });
+        var s = (st && st.summary) || {};
+        var state = (st && st.state) || (snapshot && snapshot.state) || "offline";
+        var ratio = s.power_kw > 0 ? s.flow_m3_min * 60 / s.power_kw : null;
+        var alarms = (s.alarm_inputs || []).map(function (a) {
+            return comp("Span", {className: "cc-alarm-chip", children: tr("alarm_input." + a, lang)});
+        });
+        var newest = 0;
+        if (st) { Object.keys(st.devices).forEach(function (k) { newest = Math.max(newest, st.devices[k].ts_ms || 0); }); }
+        return [texts, classes, devTexts, devClasses,
+                tr("state." + state, lang), "cc-state-badge cc-bg-" + state,
+                num(s.flow_m3_min, 2, lang), num(s.power_kw, 1, lang), ratio === null ? "—" : num(ratio, 2, lang),
+                num(s.discharge_pressure_mpa, 3, lang), newest ? hms(newest) : "—",
+                alarms.length ? [comp("Span", {className: "cc-alarm-label", children: tr("panel.alarm_inputs", lang)})]
+                    .concat(alarms) : []];
+    };
+
+    window.dash_clientside = Object.assign({}, window.dash_clientside, {cc: cc});
+}());

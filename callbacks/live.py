@@ -1,0 +1,75 @@
+"""Live map states and KPI widgets.
+
+* ``join_region`` (server): when the socket connects or reconnects (``socketId`` changes) or the scope changes, put
+  the socket into the scope's room (leaving the previous one) and return the scope's snapshot — the page's
+  resync. Joining happens before the snapshot is read, so no delta can fall between them.
+* ``applyStates`` (clientside): snapshot or ``station_states`` delta → ``hideout.states`` of the stations layer;
+  markers restyle in place, ``data`` is untouched.
+* ``applyKpis`` (clientside): snapshot or ``kpis`` event → KPI tiles and the state mix.
+* ``applyKpis`` also draws the region ranking from the payload's ``children`` (names from the snapshot).
+* ``attention`` (clientside): stations in alarm / offline, from ``hideout.states``, and the live event log (state
+  changes recorded by ``applyStates``).
+"""
+from __future__ import annotations
+
+import logging
+
+import redis
+from dash import ClientsideFunction, Input, Output, State, no_update
+
+from layers.base import ScopeError
+
+log = logging.getLogger(__name__)
+
+KPI_OUTPUTS = ("stations_online", "stations_online-total", "compressors_loaded", "compressors_loaded-total", "flow",
+               "power", "ratio", "stations_alarm", "stations_offline")
+MIX_STATES = ("running", "idle", "alarm", "offline", "not_built")
+
+
+def register(app, ctx) -> None:
+    @app.callback(
+        Output("scope-snapshot", "data"), Output("joined-region", "data"),
+        Input("socket", "socketId"), Input("scope", "data"),
+        State("joined-region", "data"),
+    )
+    def join_region(sid, scope, joined):
+        scope = scope or "nation"
+        joined_out = no_update
+        if sid:
+            previous = joined.get("room") if isinstance(joined, dict) and joined.get("sid") == sid else None
+            try:
+                ctx.enter_scope(sid, scope, previous=previous)
+                joined_out = {"sid": sid, "room": scope}
+            except ScopeError as exc:
+                log.warning("page asked for a bad scope %r: %s", scope, exc)
+                return no_update, no_update
+        try:
+            return ctx.scope_snapshot(ctx.parse_scope(scope)), joined_out
+        except redis.RedisError as exc:
+            log.warning("snapshot of %s failed: %s", scope, exc)
+            return no_update, joined_out
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="cc", function_name="applyStates"),
+        Output("stations", "hideout"),
+        Input("scope-snapshot", "data"), Input("socket", "data-station_states"), Input("station-open", "data"),
+        Input("lang", "data"),
+        State("stations", "hideout"), State("scope", "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="cc", function_name="applyKpis"),
+        *[Output(f"kpi-{k}", "children") for k in KPI_OUTPUTS],
+        Output("kpi-tile-stations_alarm", "className"),
+        *[Output(f"mix-seg-{s}", "style") for s in MIX_STATES],
+        *[Output(f"mix-n-{s}", "children") for s in MIX_STATES],
+        *[Output(f"mix-pct-{s}", "children") for s in MIX_STATES],
+        Output("kpi-updated", "children"), Output("rank-list", "children"),
+        Input("scope-snapshot", "data"), Input("socket", "data-kpis"), Input("lang", "data"),
+        State("scope", "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="cc", function_name="attention"),
+        Output("attn-list", "children"), Output("attn-count", "children"), Output("event-log", "children"),
+        Input("stations", "hideout"),
+        State("stations", "data"),
+    )

@@ -1,0 +1,134 @@
+"""Application factory: one Flask server carrying Dash, Flask-SocketIO, the HTTP API and the live bridge.
+
+Usage::
+
+    app, socketio = create_app()              # settings from the environment
+    socketio.run(app.server, port=8050)        # or dashboard.web.serve(settings)
+
+Environment (beyond :mod:`datasources.settings`):
+
+===================  =========================================================================  ========
+variable             meaning                                                                    default
+===================  =========================================================================  ========
+``CC_SOCKETIO_MQ``   Socket.IO message queue URL (e.g. ``redis://…/1``) when several web         unset
+                     processes serve one site; room joins then work whichever process answers
+``CC_FLUSH_MS``      coalescing window of the live bridge, ms                                   300
+``CC_STALE_S``       a station without a reading for this long is shown offline, s              30
+``CC_PIPE_EMIT_S``   period of the live pipe-pressure deltas to city rooms (city_live), s       2
+===================  =========================================================================  ========
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+import dash
+import redis
+from flask import Flask
+from flask_socketio import SocketIO
+
+from dashboard import ops_sockets, sockets
+from dashboard.api import bp as api_bp
+from dashboard.api_city import bp as city_api_bp
+from dashboard.api_ops import bp as ops_api_bp
+from dashboard.auth import init_auth
+from dashboard.bridge import LiveBridge
+from dashboard.city_live import PipeEmitter
+from dashboard.context import AppContext, index_provider
+from dashboard.field import init_field_app
+from dashboard.layout import serve_layout
+from dashboard.login import install_login_page
+from dashboard.operations import init_ops
+from dashboard.ops_bridge import OpsBridge
+from datasources.cameras import cameras_blueprint
+from datasources.db import make_engine
+from datasources.redis_server import ensure_redis
+from datasources.settings import Settings, load_settings
+from i18n import t
+from layers import enterprise_heat
+from layers import regions as regions_layer
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS_DIR = ROOT / "assets"
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        return float(raw) if raw else default
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name}={raw!r} is not a number") from exc
+
+
+def create_app(settings: Settings | None = None, engine=None, redis_url: str | None = None, *,
+               start_bridge: bool = True) -> tuple[dash.Dash, SocketIO]:
+    """Build the web application.
+
+    Args:
+        settings: resolved configuration (default :func:`load_settings`).
+        engine: SQLAlchemy engine (default ``make_engine(settings.database_url)``; the schema must exist — see
+            :func:`datasources.db.migrate`).
+        redis_url: the bus (default ``settings.redis_url``; when both are unset a private Redis is started).
+        start_bridge: start the Redis → Socket.IO bridge thread (tests of the HTTP API alone may skip it).
+    Returns:
+        ``(dash_app, socketio)``; ``dash_app.server`` is the Flask app, whose ``extensions["cc"]`` is the
+        :class:`~dashboard.context.AppContext`.
+    """
+    settings = settings or load_settings()
+    engine = engine if engine is not None else make_engine(settings.database_url)
+    redis_url, embedded = ensure_redis(redis_url or settings.redis_url)
+    if embedded is not None:
+        log.info("REDIS_URL unset: started a private Redis at %s", redis_url)
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=1.0, socket_timeout=2.0)
+
+    server = Flask("dashboard")
+    server.config["JSON_AS_ASCII"] = False
+    server.json.ensure_ascii = False
+    server.json.sort_keys = False
+
+    mq = os.environ.get("CC_SOCKETIO_MQ") or None
+    socketio = SocketIO(server, async_mode="threading", message_queue=mq, cors_allowed_origins=None,
+                        ping_interval=10, ping_timeout=10, logger=False, engineio_logger=False)
+
+    ctx = AppContext(settings=settings, engine=engine, redis_url=redis_url, redis=client, socketio=socketio,
+                     stale_after_s=_env_float("CC_STALE_S", 30.0), embedded_redis=embedded)
+    server.extensions["cc"] = ctx
+    init_auth(server, engine, data_dir=settings.data_dir)  # logins, roles, audit: before Dash (issue 4)
+    install_login_page(server)
+    server.register_blueprint(api_bp)
+    server.register_blueprint(ops_api_bp)
+    server.register_blueprint(city_api_bp)  # drill-down figures, city layers, heat, search, import (issue 3)
+    server.register_blueprint(cameras_blueprint(engine))  # /cameras/<id>/stream.mjpg, snapshot.jpg
+    sockets.register(socketio, ctx)
+    ops_sockets.register(socketio, ctx)
+    init_ops(ctx)
+
+    app = dash.Dash(
+        __name__, server=server, assets_folder=str(ASSETS_DIR), title=t("app.title"), update_title=None,
+        external_scripts=["/i18n/catalog.js"], suppress_callback_exceptions=True, serve_locally=True,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    app.layout = serve_layout(ctx)
+
+    from callbacks import register_all  # noqa: PLC0415 — callbacks import layers/datasources only
+
+    register_all(app, ctx)
+    init_field_app(server, ctx)  # the field page (phone): a second Dash app at /field/
+
+    # the region index takes ~20 s to build on first use (then cached on disk): never make a request wait for it
+    threading.Thread(target=regions_layer.warm_up, name="cc-regions-warm-up", daemon=True).start()
+    # the enterprise arrays (1,000,000 rows: 3–5 s) and the national heat surfaces, before anyone asks for them
+    threading.Thread(target=enterprise_heat.warm_up, args=(ctx.layer_ctx,), name="cc-heat-warm-up",
+                     daemon=True).start()
+
+    if start_bridge:
+        ctx.bridge = LiveBridge(socketio, redis_url, index_provider(ctx),
+                                flush_interval_s=_env_float("CC_FLUSH_MS", 300.0) / 1000.0,
+                                stale_after_s=ctx.stale_after_s).start()
+        ctx.ops_bridge = OpsBridge(socketio, redis_url, ctx.station_index).start()
+        ctx.pipe_emitter = PipeEmitter(socketio, ctx, interval_s=_env_float("CC_PIPE_EMIT_S", 2.0)).start()
+    return app, socketio

@@ -1,0 +1,301 @@
+"""Redis pub/sub → Socket.IO rooms: the live bridge of one web process.
+
+A background thread ``PSUBSCRIBE cc:readings:*``, parses each :class:`~datasources.bus.StationReading` (malformed
+messages are logged and dropped), keeps only the newest reading per station, and every ``flush_interval_s``
+(default 0.3 s) emits:
+
+=====================  ==================================================  ============================================
+event                  payload                                             rooms
+=====================  ==================================================  ============================================
+``station_states``     ``{"scope": room, "states": {id: state},            ``nation``, ``province:<adcode>``,
+                       "ts_ms": int, "full": false}`` — changed stations   ``city:<adcode>`` of the changed stations
+                       only
+``kpis``               :func:`layers.live.kpi_payload` of the room         every region room with members whose totals
+                                                                           changed
+``station_values``     ``{"station_id", "state", "ts_ms", "seq",           ``station:<id>`` (only when someone is in
+                       "summary": {...}, "devices": [{"device_id",          it)
+                       "kind", "model", "online", "ts_ms", "error",
+                       "values": {name: number}}]}``
+=====================  ==================================================  ============================================
+
+The national room gets states and KPIs, never device values. Work per flush is O(changed stations): a station's
+contribution to its three region totals is swapped in O(1) (:class:`layers.live.FleetAggregate`).
+
+Staleness: every ``sweep_interval_s`` stations whose last summary is older than ``stale_after_s`` turn ``offline``.
+
+Redis restarts: on a connection error the thread reconnects with exponential backoff (0.2 s … 5 s), re-subscribes
+and resynchronises every station from ``cc:summary`` (emitting only what changed). Emits go to this process's
+clients only (``ignore_queue``): with a Socket.IO message queue every web process runs its own bridge.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import Any, Callable, Mapping
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from datasources.bus import READINGS_PATTERN, SchemaError, StationReading, now_ms
+from layers.live import FleetAggregate, StationInfo, effective_state, read_summaries
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "/"
+
+
+class LiveBridge:
+    """Fan live readings out to Socket.IO rooms.
+
+    Args:
+        socketio: the app's ``flask_socketio.SocketIO``.
+        redis_url: the bus.
+        station_index: ``{station_id: StationInfo}`` or a zero-argument callable returning it (called at start and,
+            at most every ``index_refresh_s``, when a reading names an unknown station).
+        flush_interval_s: coalescing window, seconds.
+        stale_after_s: a station without a summary newer than this is shown ``offline`` (0 disables).
+    """
+
+    def __init__(self, socketio, redis_url: str,
+                 station_index: Mapping[str, StationInfo] | Callable[[], Mapping[str, StationInfo]],
+                 flush_interval_s: float = 0.3, stale_after_s: float = 30.0, sweep_interval_s: float = 2.0,
+                 index_refresh_s: float = 10.0) -> None:
+        self.socketio = socketio
+        self.redis_url = redis_url
+        self._index_source = station_index
+        self.flush_interval_s = flush_interval_s
+        self.stale_after_s = stale_after_s
+        self.sweep_interval_s = sweep_interval_s
+        self.index_refresh_s = index_refresh_s
+        self._agg: FleetAggregate | None = None
+        self._pending: dict[str, StationReading | dict] = {}
+        self._summaries: dict[str, dict] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._index_loaded_at = 0.0
+        self.connected = False
+        self.reconnects = 0
+        self.messages = 0
+        self.dropped = 0
+        self.flushes = 0
+        self.last_message_ms: int | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "LiveBridge":
+        if self._thread and self._thread.is_alive():
+            return self
+        self._stop.clear()
+        self._load_index()
+        self._thread = threading.Thread(target=self._run, name="cc-live-bridge", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return bool(self._thread and self._thread.is_alive())
+
+    def status(self) -> dict:
+        return {"running": self.running, "redis_connected": self.connected, "reconnects": self.reconnects,
+                "messages": self.messages, "dropped": self.dropped, "last_message_ms": self.last_message_ms}
+
+    def states(self) -> dict[str, str]:
+        """Current live state of every station (copy)."""
+        with self._lock:
+            return self._agg.states() if self._agg else {}
+
+    # ------------------------------------------------------------------ index
+    def _load_index(self) -> None:
+        src = self._index_source
+        try:
+            index = src() if callable(src) else src
+        except Exception:  # noqa: BLE001 — SQL down at start: run with what we have, retry on the next unknown id
+            log.exception("bridge: station index could not be loaded")
+            index = {}
+        self._index_loaded_at = time.monotonic()
+        with self._lock:
+            if self._agg is None:
+                self._agg = FleetAggregate(index)
+            else:
+                for info in index.values():
+                    self._agg.add_station(info)
+
+    def _maybe_refresh_index(self) -> None:
+        if callable(self._index_source) and time.monotonic() - self._index_loaded_at > self.index_refresh_s:
+            self._load_index()
+
+    # ------------------------------------------------------------------ thread
+    def _client(self) -> redis.Redis:
+        # no silent retries: a broken connection must surface so that we resubscribe *and* resync
+        return redis.Redis.from_url(self.redis_url, socket_connect_timeout=2.0, socket_keepalive=True,
+                                    health_check_interval=15, retry=Retry(NoBackoff(), 0))
+
+    def _run(self) -> None:
+        backoff = 0.2
+        while not self._stop.is_set():
+            client = pubsub = None
+            try:
+                client = self._client()
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.psubscribe(READINGS_PATTERN)  # subscribe first, then resync: nothing falls in between
+                self._resync(client)
+                if not self.connected:
+                    log.info("bridge: subscribed to %s on %s", READINGS_PATTERN, self.redis_url)
+                self.connected = True
+                backoff = 0.2
+                self._loop(pubsub)
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                if self.connected:
+                    log.warning("bridge: Redis connection lost (%s); reconnecting", exc)
+                    self.reconnects += 1
+                self.connected = False
+            except Exception:  # noqa: BLE001 — never let the thread die
+                log.exception("bridge: unexpected error; restarting the subscription")
+                self.connected = False
+            finally:
+                for obj in (pubsub, client):
+                    try:
+                        if obj is not None:
+                            obj.close()
+                    except Exception:  # noqa: BLE001
+                        pass
+            if self._stop.wait(backoff * (0.8 + 0.4 * random.random())):
+                break
+            backoff = min(backoff * 2, 5.0)
+
+    def _loop(self, pubsub) -> None:
+        next_flush = time.monotonic() + self.flush_interval_s
+        next_sweep = time.monotonic() + self.sweep_interval_s
+        while not self._stop.is_set():
+            timeout = max(0.0, next_flush - time.monotonic())
+            msg = pubsub.get_message(timeout=timeout)
+            if msg is not None and msg.get("type") == "pmessage":
+                self._ingest(msg["data"])
+                # drain what is already buffered without waiting
+                while True:
+                    msg = pubsub.get_message(timeout=0)
+                    if msg is None:
+                        break
+                    if msg.get("type") == "pmessage":
+                        self._ingest(msg["data"])
+            now = time.monotonic()
+            if now >= next_flush:
+                self.flush()
+                next_flush = now + self.flush_interval_s
+            if self.stale_after_s > 0 and now >= next_sweep:
+                self.sweep()
+                next_sweep = now + self.sweep_interval_s
+
+    def _ingest(self, raw: Any) -> None:
+        try:
+            reading = StationReading.from_json(raw)
+        except SchemaError as exc:
+            self.dropped += 1
+            log.warning("bridge: dropped a malformed reading: %s", exc)
+            return
+        self.messages += 1
+        self.last_message_ms = reading.ts_ms
+        prev = self._pending.get(reading.station_id)
+        if isinstance(prev, StationReading) and prev.ts_ms > reading.ts_ms:
+            return  # out of order: keep the newer
+        self._pending[reading.station_id] = reading
+
+    def _resync(self, client) -> None:
+        """Reload every station's summary from ``cc:summary`` and emit what changed (after a (re)connect)."""
+        self._maybe_refresh_index()
+        summaries = read_summaries(client)
+        for sid, summ in summaries.items():
+            self._pending.setdefault(sid, summ)
+        self.flush()
+
+    # ------------------------------------------------------------------ emitting
+    def _has_members(self, room: str) -> bool:
+        try:
+            return bool(self.socketio.server.manager.rooms.get(NAMESPACE, {}).get(room))
+        except AttributeError:
+            return False
+
+    def _emit(self, event: str, payload: dict, room: str) -> None:
+        self.socketio.emit(event, payload, to=room, namespace=NAMESPACE, ignore_queue=True)
+
+    def flush(self) -> int:
+        """Apply the pending readings and emit deltas; returns the number of stations processed."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return 0
+        now = now_ms()
+        state_deltas: dict[str, dict[str, str]] = {}
+        kpi_rooms: set[str] = set()
+        station_msgs: list[tuple[str, dict]] = []
+        unknown = False
+        with self._lock:
+            agg = self._agg
+            for sid, item in pending.items():
+                info = agg.index.get(sid)
+                if info is None:
+                    unknown = True
+                    continue
+                if isinstance(item, StationReading):
+                    summary = {**_asdict_summary(item), "ts_ms": item.summary.ts_ms or item.ts_ms}
+                else:
+                    summary = item
+                self._summaries[sid] = summary
+                state = effective_state(info, summary, now, self.stale_after_s)
+                state_changed, totals_changed = agg.update(sid, state, summary)
+                if state_changed:
+                    for room in info.rooms:
+                        state_deltas.setdefault(room, {})[sid] = state
+                if totals_changed or state_changed:
+                    kpi_rooms.update(info.rooms)
+                if isinstance(item, StationReading) and self._has_members(f"station:{sid}"):
+                    station_msgs.append((f"station:{sid}", _station_payload(item, state)))
+            kpis = {room: agg.kpis(room) for room in kpi_rooms if self._has_members(room)}
+        for room, states in state_deltas.items():
+            if self._has_members(room):
+                self._emit("station_states", {"scope": room, "states": states, "ts_ms": now, "full": False}, room)
+        for room, payload in kpis.items():
+            self._emit("kpis", payload, room)
+        for room, payload in station_msgs:
+            self._emit("station_values", payload, room)
+        self.flushes += 1
+        if unknown:
+            self._maybe_refresh_index()
+        return len(pending)
+
+    def sweep(self) -> int:
+        """Turn stations whose newest summary is older than ``stale_after_s`` offline; returns how many changed."""
+        now = now_ms()
+        limit = now - int(self.stale_after_s * 1000)
+        stale = []
+        with self._lock:
+            agg = self._agg
+            for sid, state in agg.states().items():
+                if state in ("running", "idle", "alarm") and agg.last_ts(sid) < limit:
+                    stale.append(sid)
+        for sid in stale:
+            self._pending.setdefault(sid, self._summaries.get(sid) or {})
+        return self.flush() if stale else 0
+
+
+def _asdict_summary(reading: StationReading) -> dict:
+    s = reading.summary
+    return {"state": s.state, "devices_online": s.devices_online, "devices_total": s.devices_total,
+            "compressors_loaded": s.compressors_loaded, "compressors_total": s.compressors_total,
+            "flow_m3_min": s.flow_m3_min, "power_kw": s.power_kw, "discharge_pressure_mpa": s.discharge_pressure_mpa,
+            "alarm_inputs": list(s.alarm_inputs), "ts_ms": s.ts_ms}
+
+
+def _station_payload(reading: StationReading, state: str) -> dict:
+    return {"station_id": reading.station_id, "state": state, "ts_ms": reading.ts_ms, "seq": reading.seq,
+            "summary": _asdict_summary(reading),
+            "devices": [{"device_id": d.device_id, "kind": d.kind, "model": d.model, "online": d.online,
+                         "ts_ms": d.ts_ms, "error": d.error, "values": d.values} for d in reading.devices]}
+

@@ -1,0 +1,75 @@
+"""SQLAlchemy 2 models. Schema changes go through Alembic (``datasources/migrations``), never ``create_all``.
+
+Coordinates: WGS-84 (EPSG:4326) degrees. Flows m³/min, powers kW. Timestamps: timezone-aware UTC.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class Station(Base):
+    """A station (站房). ``lifecycle``: built / under_construction / idle / maintenance (seed 001 table 7)."""
+
+    __tablename__ = "stations"
+
+    station_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128), default="")
+    kind: Mapped[str] = mapped_column(String(32))
+    lifecycle: Mapped[str] = mapped_column(String(32), index=True)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    province_adcode: Mapped[str] = mapped_column(String(6), index=True)
+    city_adcode: Mapped[str] = mapped_column(String(6), index=True)
+    capacity_m3_min: Mapped[float] = mapped_column(Float, default=0.0)
+    partner: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    devices: Mapped[list["Device"]] = relationship(back_populates="station", cascade="all, delete-orphan",
+                                                   order_by="Device.device_id")
+
+
+class Device(Base):
+    """A Modbus device of a station; ``model`` names its profile (``datasources/profiles``)."""
+
+    __tablename__ = "devices"
+    __table_args__ = (Index("ix_devices_endpoint", "host", "port", "unit_id", unique=True),)
+
+    device_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.station_id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(128))
+    port: Mapped[int] = mapped_column(Integer)
+    unit_id: Mapped[int] = mapped_column(Integer)
+    rated_flow_m3_min: Mapped[float] = mapped_column(Float, default=0.0)
+    rated_power_kw: Mapped[float] = mapped_column(Float, default=0.0)
+    specific_power_kw_per_m3_min: Mapped[float] = mapped_column(Float, default=0.0)
+
+    station: Mapped[Station] = relationship(back_populates="devices")
+
+
+class AuditEntry(Base):
+    """Append-only audit log: who did what, when, to which target, with which result (seed 002: kept 6 months)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32), default="")
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(128), default="")
+    result: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")

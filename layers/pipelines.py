@@ -1,0 +1,184 @@
+"""Pipelines layer: compressed-air delivery lines (station → enterprise) and monitored underground pipe segments of a
+city, coloured by live pressure; a segment below its alarm threshold is highlighted (seed 003 地下管线监测: real-time
+alarm cases; seed 004: pipe-network map with live monitoring).
+
+``data(scope, ctx)`` — a FeatureCollection of LineString features, WGS-84 ``[lon, lat]``. Properties:
+``id, kind (compressed_air|underground), medium, name, name_en, nominal_pressure_mpa, low_pressure_mpa,
+sensor_device_id, pressure_mpa (live, MPa, or null), ts_ms, ratio (pressure / nominal), status, station_id,
+enterprise_id, length_m, city_adcode, tooltip`` and drawing hints ``_color``, ``_weight``.
+
+Live pressure: the ``pressure_mpa`` value (the name the station flow meter uses for its header pressure) of the
+hash ``cc:latest:<sensor_device_id>`` (:func:`datasources.bus.parse_latest`). A compressed-air line's sensor is its
+station's flow meter ``<station>-FM``; underground sensors are ``PS-<city>-<n>``
+(:func:`datasources.demo_city.publish_pipe_sensors` simulates them).
+
+``status``: ``low`` (pressure < ``low_pressure_mpa``, default 0.8 × nominal) — the alarm highlight; ``high``
+(> :data:`HIGH_RATIO` × nominal); ``ok``; ``no_data`` (sensor silent, offline or older than ``ctx.stale_after_s``, or
+Redis unreachable); ``no_sensor``.
+
+Scopes: ``city:<adcode>`` → the city's pipes; ``station:<id>`` → that station's lines; nation / province → none.
+Drawing needs no JS: :func:`component` puts each status in its own ``dl.GeoJSON`` with a fixed style.
+"""
+from __future__ import annotations
+
+import html
+import json
+import logging
+from typing import Any, Mapping
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from datasources.city_models import Pipeline
+from i18n import t
+from layers.base import LayerContext, LegendItem, Scope, feature_collection
+
+log = logging.getLogger(__name__)
+
+key = "pipelines"
+COMPONENT_ID = "pipelines"
+PRESSURE_VALUE = "pressure_mpa"
+#: above this × nominal a pipe is "high"
+HIGH_RATIO = 1.15
+#: default alarm threshold as a fraction of nominal when a pipe has none
+LOW_RATIO = 0.8
+STATUSES = ("low", "high", "ok", "no_data", "no_sensor")
+#: Leaflet path styles per status (drawn in this order: the alarm last, on top)
+STYLES: dict[str, dict] = {
+    "no_sensor": {"color": "#6b7a8c", "weight": 2, "opacity": 0.7, "dashArray": "4 4"},
+    "no_data": {"color": "#8793a3", "weight": 2.5, "opacity": 0.8, "dashArray": "2 6"},
+    "ok": {"color": "#22d37a", "weight": 3, "opacity": 0.9},
+    "high": {"color": "#f2a93b", "weight": 4, "opacity": 0.95},
+    "low": {"color": "#ff3b4e", "weight": 6, "opacity": 1.0},
+}
+DRAW_ORDER = ("no_sensor", "no_data", "ok", "high", "low")
+popup_fields: tuple[tuple[str, str], ...] = (("name", "pipe.name"), ("pressure_mpa", "pipe.pressure"),
+                                             ("nominal_pressure_mpa", "pipe.nominal"), ("status", "pipe.status"))
+
+
+
+def pressure_status(pressure_mpa: float | None, nominal_mpa: float, low_mpa: float | None,
+                    has_sensor: bool = True) -> str:
+    """Status of a pipe from its live pressure (MPa gauge); see the module docstring."""
+    if not has_sensor:
+        return "no_sensor"
+    if pressure_mpa is None:
+        return "no_data"
+    low = low_mpa if low_mpa is not None else LOW_RATIO * nominal_mpa
+    if pressure_mpa < low:
+        return "low"
+    if pressure_mpa > HIGH_RATIO * nominal_mpa:
+        return "high"
+    return "ok"
+
+
+def live_pressures(redis_client, sensor_ids: list[str], stale_after_s: float,
+                   now_ms: int | None = None) -> dict[str, tuple[float | None, int | None]]:
+    """``{sensor: (pressure MPa or None, ts_ms or None)}`` from ``cc:latest:<sensor>`` hashes.
+
+    ``None`` pressure: no hash, device offline, value missing or older than ``stale_after_s``. A Redis error gives
+    ``None`` for every sensor (logged) — the map then shows "no live data" rather than failing.
+    """
+    from datasources.bus import latest_key, now_ms as _now_ms, parse_latest  # noqa: PLC0415
+
+    out: dict[str, tuple[float | None, int | None]] = {s: (None, None) for s in sensor_ids}
+    if not sensor_ids or redis_client is None:
+        return out
+    now = _now_ms() if now_ms is None else now_ms
+    try:
+        pipe = redis_client.pipeline(transaction=False)
+        for sid in sensor_ids:
+            pipe.hgetall(latest_key(sid))
+        raws = pipe.execute()
+    except Exception as exc:  # noqa: BLE001 — redis errors of any kind: degrade to "no data"
+        log.warning("pipelines: live pressures unavailable: %s", exc)
+        return out
+    for sid, raw in zip(sensor_ids, raws):
+        if not raw:
+            continue
+        parsed = parse_latest(raw)
+        val = parsed["values"].get(PRESSURE_VALUE)
+        ts = parsed.get("ts_ms")
+        fresh = ts is not None and now - ts <= stale_after_s * 1000
+        if parsed.get("online", False) and fresh and isinstance(val, (int, float)):
+            out[sid] = (float(val), ts)
+        else:
+            out[sid] = (None, ts)
+    return out
+
+
+def _rows(ctx: LayerContext, scope: Scope) -> list[Pipeline]:
+    stmt = select(Pipeline).order_by(Pipeline.pipeline_id)
+    if scope.level == "city":
+        stmt = stmt.where(Pipeline.city_adcode == scope.code)
+    elif scope.level == "station":
+        stmt = stmt.where(Pipeline.station_id == scope.code)
+    else:
+        return []
+    with Session(ctx.engine) as s:
+        return list(s.scalars(stmt))
+
+
+def feature(p: Pipeline, pressure: float | None, ts_ms: int | None, lang: str = "zh") -> dict:
+    """GeoJSON Feature of one pipe with its live pressure and status."""
+    status = pressure_status(pressure, p.nominal_pressure_mpa, p.low_pressure_mpa, p.sensor_device_id is not None)
+    low = p.low_pressure_mpa if p.low_pressure_mpa is not None else round(LOW_RATIO * p.nominal_pressure_mpa, 4)
+    name = p.name_en if lang == "en" and p.name_en else p.name
+    value = "—" if pressure is None else f"{pressure:.3f} MPa"
+    tip = (f'<div class="cc-tip-name">{html.escape(name)}</div>'
+           f'<div class="cc-tip-sub">{html.escape(t("pipe.kind." + p.kind, lang))} · '
+           f'{html.escape(t("pipe.medium." + p.medium, lang))}</div>'
+           f'<div class="cc-tip-sub cc-pipe-{status}">{html.escape(t("pipe.pressure", lang))} {value} · '
+           f'{html.escape(t("pipe.nominal", lang))} {p.nominal_pressure_mpa:g} MPa · '
+           f'{html.escape(t("pipe.status." + status, lang))}</div>')
+    style = STYLES[status]
+    return {"type": "Feature", "id": p.pipeline_id, "geometry": json.loads(p.geometry),
+            "properties": {"id": p.pipeline_id, "kind": p.kind, "medium": p.medium, "name": p.name,
+                           "name_en": p.name_en, "nominal_pressure_mpa": p.nominal_pressure_mpa,
+                           "low_pressure_mpa": low, "sensor_device_id": p.sensor_device_id,
+                           "pressure_mpa": pressure, "ts_ms": ts_ms,
+                           "ratio": None if pressure is None else round(pressure / p.nominal_pressure_mpa, 3),
+                           "status": status, "station_id": p.station_id, "enterprise_id": p.enterprise_id,
+                           "length_m": p.length_m, "city_adcode": p.city_adcode, "tooltip": tip,
+                           "_color": style["color"], "_weight": style["weight"]}}
+
+
+def data(scope: Scope, ctx: LayerContext, lang: str = "zh", now_ms: int | None = None) -> dict:
+    """Pipes of ``scope`` with live pressures, as a GeoJSON FeatureCollection (WGS-84); alarm (``low``) features
+    last. Empty for nation / province scopes.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: database errors (Redis errors only degrade to ``no_data``).
+    """
+    rows = _rows(ctx, scope)
+    sensors = sorted({p.sensor_device_id for p in rows if p.sensor_device_id})
+    live = live_pressures(ctx.redis, sensors, ctx.stale_after_s, now_ms)
+    feats = [feature(p, *(live.get(p.sensor_device_id, (None, None)) if p.sensor_device_id else (None, None)), lang)
+             for p in rows]
+    feats.sort(key=lambda f: DRAW_ORDER.index(f["properties"]["status"]))
+    return feature_collection(feats)
+
+
+def alarms(geojson: Mapping) -> list[dict]:
+    """The ``low`` features' properties of a :func:`data` result (for an alarm list / the alarm engine)."""
+    return [f["properties"] for f in geojson.get("features", []) if f["properties"]["status"] == "low"]
+
+
+def legend(lang: str) -> list[LegendItem]:
+    """One row per status (CSS classes ``cc-sym-pipe-<status>``)."""
+    return [LegendItem(f"cc-sym cc-sym-pipe cc-sym-pipe-{s}", t(f"pipe.status.{s}", lang))
+            for s in ("low", "high", "ok", "no_data", "no_sensor")]
+
+
+def component(ctx: LayerContext, scope: Scope, lang: str, geojson: dict | None = None) -> Any:
+    """A ``dl.LayerGroup`` with one ``dl.GeoJSON`` per status (ids ``pipelines-<status>``), fixed styles, the alarm
+    group drawn last; tooltips come from ``properties.tooltip``. No JS function needed."""
+    import dash_leaflet as dl  # noqa: PLC0415
+
+    geojson = geojson if geojson is not None else data(scope, ctx, lang)
+    groups = {s: [] for s in DRAW_ORDER}
+    for f in geojson["features"]:
+        groups[f["properties"]["status"]].append(f)
+    children = [dl.GeoJSON(id=f"{COMPONENT_ID}-{s}", data=feature_collection(groups[s]), style=STYLES[s],
+                           bubblingMouseEvents=False) for s in DRAW_ORDER]
+    return dl.LayerGroup(id=COMPONENT_ID, children=children)

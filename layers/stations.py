@@ -1,0 +1,117 @@
+"""Stations layer: clustered points coloured by live state.
+
+``data(scope, ctx)`` is a FeatureCollection of Point features in WGS-84 (``[lon, lat]`` degrees) with properties
+``id, name, name_en, kind, lifecycle, state, capacity_m3_min, partner, province_adcode, city_adcode``. ``state``
+is the live state at the time of the request; after first paint the browser keeps states in the GeoJSON
+component's ``hideout.states`` (patched from ``station_states`` Socket.IO events), so a state change restyles
+markers without touching ``data``.
+
+Marker and cluster drawing: ``assets/cc_map.js`` (``dashExtensions.cc.stationPoint`` / ``stationCluster``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import dash_leaflet as dl
+
+from datasources.bus import latest_key, now_ms, parse_latest
+from datasources.repository import load_station
+from i18n import t
+from layers.base import LayerContext, LegendItem, Scope, feature_collection
+from layers.devices import DEVICE_ORDER
+from layers.display import to_display
+from layers.live import effective_state, load_index, read_summaries, station_info
+
+key = "stations"
+popup_fields: tuple[tuple[str, str], ...] = (("name", "legend.stations"), ("kind", "panel.kind"),
+                                             ("lifecycle", "panel.lifecycle"), ("state", "panel.state"),
+                                             ("partner", "panel.partner"), ("capacity_m3_min", "panel.capacity"))
+#: legend order = display precedence
+LEGEND_STATES = ("running", "idle", "alarm", "offline", "not_built")
+COMPONENT_ID = "stations"
+
+
+def _index(ctx: LayerContext, scope: Scope):
+    """The scope's stations (one SQL query, :func:`layers.live.load_index`)."""
+    if scope.level == "province":
+        return load_index(ctx.engine, province_adcode=scope.code)
+    if scope.level == "city":
+        return load_index(ctx.engine, city_adcode=scope.code)
+    if scope.level == "station":
+        return load_index(ctx.engine, station_id=scope.code)
+    return load_index(ctx.engine)
+
+
+def feature(info, state: str) -> dict:
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [info.lon, info.lat]},
+            "properties": {"id": info.station_id, "name": info.name, "name_en": info.name_en, "kind": info.kind,
+                           "lifecycle": info.lifecycle, "state": state, "capacity_m3_min": info.capacity_m3_min,
+                           "partner": info.partner, "province_adcode": info.province_adcode,
+                           "city_adcode": info.city_adcode}}
+
+
+def data(scope: Scope, ctx: LayerContext, with_states: bool = True) -> dict:
+    """Stations of ``scope`` as GeoJSON (WGS-84). ``with_states=False`` skips Redis (every state ``offline`` /
+    ``not_built``) — used where states come separately (hideout).
+
+    Raises:
+        redis.exceptions.RedisError: Redis down and ``with_states``.
+    """
+    index = _index(ctx, scope)
+    summaries = read_summaries(ctx.redis, index.keys()) if with_states and index else {}
+    now = now_ms()
+    return feature_collection([feature(info, effective_state(info, summaries.get(sid), now, ctx.stale_after_s))
+                               for sid, info in index.items()])
+
+
+def legend(lang: str) -> list[LegendItem]:
+    items = [LegendItem(f"cc-sym cc-sym-{s}", t(f"state.{s}", lang), key=f"state.{s}") for s in LEGEND_STATES]
+    items.append(LegendItem("cc-sym cc-sym-cluster", t("legend.cluster", lang), key="legend.cluster", text="12"))
+    return items
+
+
+def component(ctx: LayerContext, scope: Scope, lang: str, geojson: dict | None = None) -> Any:
+    """The clustered GeoJSON component (coordinates shifted to the display CRS, :mod:`layers.display`). Initial
+    ``hideout.states`` come from the features' ``state``."""
+    geojson = to_display(geojson if geojson is not None else data(scope, ctx))
+    states = {f["properties"]["id"]: f["properties"]["state"] for f in geojson["features"]}
+    return dl.GeoJSON(
+        id=COMPONENT_ID, data=geojson, cluster=True, zoomToBoundsOnClick=True, spiderfyOnMaxZoom=True,
+        superClusterOptions={"radius": 56, "maxZoom": 11},
+        pointToLayer={"variable": "dashExtensions.cc.stationPoint"},
+        clusterToLayer={"variable": "dashExtensions.cc.stationCluster"},
+        hideout={"states": states, "lang": lang, "selected": None},
+    )
+
+
+def station_detail(ctx: LayerContext, station_id: str) -> dict | None:
+    """One station with its devices and their current values (``cc:latest:<device>``), or ``None``.
+
+    Returns::
+
+        {"station": {<feature properties>, "lon", "lat"}, "state": "running", "summary": {...} | None,
+         "devices": [{"device_id", "kind", "model", "online", "ts_ms", "error", "values": {name: number}}]}
+
+    Raises:
+        redis.exceptions.RedisError: Redis down.
+    """
+    spec = load_station(ctx.engine, station_id)
+    if spec is None:
+        return None
+    info = station_info(spec)
+    devices = sorted(spec.devices, key=lambda d: (DEVICE_ORDER.index(d.kind) if d.kind in DEVICE_ORDER else 99,
+                                                  d.device_id))
+    pipe = ctx.redis.pipeline(transaction=False)
+    for d in devices:
+        pipe.hgetall(latest_key(d.device_id))
+    latest = pipe.execute() if devices else []
+    summary = read_summaries(ctx.redis, [station_id]).get(station_id)
+    out_devices = []
+    for d, raw in zip(devices, latest):
+        parsed = parse_latest(raw) if raw else {"values": {}}
+        out_devices.append({"device_id": d.device_id, "kind": d.kind, "model": d.model,
+                            "online": bool(parsed.get("online", False)), "ts_ms": parsed.get("ts_ms"),
+                            "error": parsed.get("error"), "values": parsed["values"]})
+    props = feature(info, effective_state(info, summary, now_ms(), ctx.stale_after_s))["properties"]
+    props.update(lon=info.lon, lat=info.lat)
+    return {"station": props, "state": props["state"], "summary": summary, "devices": out_devices}

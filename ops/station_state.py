@@ -1,0 +1,69 @@
+"""Station live state and its per-cycle summary.
+
+Run-state codes are those of the packaged compressor/dryer profiles (``run_state``: 0 stop, 1 unload, 2 load,
+3 fault). Station I/O alarm inputs are ``fire``, ``flood``, ``intrusion`` (seed 001 table 7: video opens on fire,
+flood and intrusion alarms).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from datasources.bus import DeviceReading, StationSummary
+
+RUN_STOP, RUN_UNLOAD, RUN_LOAD, RUN_FAULT = 0, 1, 2, 3
+ALARM_INPUTS = ("fire", "flood", "intrusion")
+
+
+def summarise(lifecycle: str, devices: Iterable[DeviceReading], ts_ms: int) -> StationSummary:
+    """Digest one poll cycle of a station.
+
+    State precedence: ``not_built`` (lifecycle other than ``built``) > ``offline`` (no device answered) >
+    ``alarm`` (an alarm input is on or a compressor/dryer reports fault) > ``running`` (a compressor loaded) >
+    ``idle``.
+
+    Flow and power are the station meters' when they answered, else the sum over compressors (m³/min, kW).
+    ``discharge_pressure_mpa`` is the flow meter's header pressure, else the highest compressor discharge pressure.
+    """
+    devices = list(devices)
+    if lifecycle != "built":
+        return StationSummary(state="not_built", devices_total=len(devices), ts_ms=ts_ms)
+    online = [d for d in devices if d.online]
+    comps = [d for d in devices if d.kind == "compressor"]
+    comps_on = [d for d in comps if d.online]
+    loaded = sum(1 for d in comps_on if d.values.get("run_state") == RUN_LOAD)
+    faulted = any(d.values.get("run_state") == RUN_FAULT for d in online if d.kind in ("compressor", "dryer"))
+    alarm_inputs = sorted({name for d in online if d.kind == "station_io"
+                           for name in ALARM_INPUTS if d.values.get(name)})
+    meters = {d.kind: d for d in online if d.kind in ("flow_meter", "power_meter")}
+    flow = (meters["flow_meter"].values.get("flow_m3_min") if "flow_meter" in meters
+            else sum(float(d.values.get("flow_m3_min", 0.0)) for d in comps_on))
+    power = (meters["power_meter"].values.get("power_kw") if "power_meter" in meters
+             else sum(float(d.values.get("power_kw", 0.0)) for d in comps_on))
+    if "flow_meter" in meters and meters["flow_meter"].values.get("pressure_mpa") is not None:
+        pressure = float(meters["flow_meter"].values["pressure_mpa"])
+    else:
+        pressures = [float(d.values["discharge_pressure_mpa"]) for d in comps_on if "discharge_pressure_mpa" in d.values]
+        pressure = max(pressures) if pressures else None
+    if devices and not online:
+        state = "offline"
+    elif alarm_inputs or faulted:
+        state = "alarm"
+    elif loaded:
+        state = "running"
+    else:
+        state = "idle"
+    return StationSummary(state=state, devices_online=len(online), devices_total=len(devices),
+                          compressors_loaded=loaded, compressors_total=len(comps),
+                          flow_m3_min=round(float(flow or 0.0), 3), power_kw=round(float(power or 0.0), 3),
+                          discharge_pressure_mpa=None if pressure is None else round(pressure, 4),
+                          alarm_inputs=alarm_inputs, ts_ms=ts_ms)
+
+
+def air_to_power_ratio_m3_per_kwh(flow_m3_min: float, power_kw: float) -> float | None:
+    """Instantaneous air-to-power ratio (气电比), m³/kWh = flow (m³/min) × 60 / power (kW). ``None`` when power ≤ 0.
+
+    Definition: m³ of air delivered per kWh of electricity (DESIGN.md domain words); equal to 60 / specific power.
+    """
+    if power_kw <= 0:
+        return None
+    return flow_m3_min * 60.0 / power_kw
