@@ -388,21 +388,18 @@ def web_stack(fleet, web_stack_env, tmp_path_factory):
     stack.stop()
 
 
-_CHROMIUM: dict = {}  # one Playwright + Chromium per test process
+_CHROMIUM: dict = {}  # the Playwright + Chromium of the browser test module that runs now
 
 
 def _shared_chromium():
-    """The process's Chromium, started on first use and stopped at exit. Every test module imports ``cc_browser``,
-    so pytest makes one session fixture per module: they must share one Playwright (a second ``sync_playwright()``
-    in the same thread fails with "Sync API inside the asyncio loop")."""
-    import atexit  # noqa: PLC0415
-
+    """The process's Chromium, started on first use; :func:`_stop_chromium` stops it. While a sync Playwright is
+    alive it marks its asyncio loop as running in this thread, so ``asyncio.run`` (poller, simulator and bus tests)
+    fails until it is stopped: :func:`cc_browser` therefore lives for one module only."""
     from playwright.sync_api import sync_playwright  # noqa: PLC0415
 
     if "browser" not in _CHROMIUM or not _CHROMIUM["browser"].is_connected():
         if "pw" not in _CHROMIUM:
             _CHROMIUM["pw"] = sync_playwright().start()
-            atexit.register(_stop_chromium)
         _CHROMIUM["browser"] = _CHROMIUM["pw"].chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
                                                                headless=True)
     return _CHROMIUM["browser"]
@@ -411,18 +408,20 @@ def _shared_chromium():
 def _stop_chromium() -> None:
     browser, pw = _CHROMIUM.pop("browser", None), _CHROMIUM.pop("pw", None)
     try:
-        if browser is not None:
+        if browser is not None and browser.is_connected():
             browser.close()
     finally:
         if pw is not None:
             pw.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cc_browser():
+    """Headless Chromium for one test module; stopped at the module's end (see :func:`_shared_chromium`)."""
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
+        pytest.fail(f"no Chromium at {CHROMIUM}: run `make test`, which installs Debian's chromium")
     yield _shared_chromium()
+    _stop_chromium()
 
 
 #: the demo logins of :data:`dashboard.auth.DEMO_USERS` (README "Demo users")
