@@ -30,15 +30,12 @@ clients only (``ignore_queue``): with a Socket.IO message queue every web proces
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from typing import Any, Callable, Mapping
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from dashboard.subscription import run_subscription
 from datasources.bus import READINGS_PATTERN, SchemaError, StationReading, now_ms
 from layers.live import FleetAggregate, StationInfo, effective_state, read_summaries
 
@@ -133,43 +130,10 @@ class LiveBridge:
             self._load_index()
 
     # ------------------------------------------------------------------ thread
-    def _client(self) -> redis.Redis:
-        # no silent retries: a broken connection must surface so that we resubscribe *and* resync
-        return redis.Redis.from_url(self.redis_url, socket_connect_timeout=2.0, socket_keepalive=True,
-                                    health_check_interval=15, retry=Retry(NoBackoff(), 0))
-
     def _run(self) -> None:
-        backoff = 0.2
-        while not self._stop.is_set():
-            client = pubsub = None
-            try:
-                client = self._client()
-                pubsub = client.pubsub(ignore_subscribe_messages=True)
-                pubsub.psubscribe(READINGS_PATTERN)  # subscribe first, then resync: nothing falls in between
-                self._resync(client)
-                if not self.connected:
-                    log.info("bridge: subscribed to %s on %s", READINGS_PATTERN, self.redis_url)
-                self.connected = True
-                backoff = 0.2
-                self._loop(pubsub)
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-                if self.connected:
-                    log.warning("bridge: Redis connection lost (%s); reconnecting", exc)
-                    self.reconnects += 1
-                self.connected = False
-            except Exception:  # noqa: BLE001 — never let the thread die
-                log.exception("bridge: unexpected error; restarting the subscription")
-                self.connected = False
-            finally:
-                for obj in (pubsub, client):
-                    try:
-                        if obj is not None:
-                            obj.close()
-                    except Exception:  # noqa: BLE001
-                        pass
-            if self._stop.wait(backoff * (0.8 + 0.4 * random.random())):
-                break
-            backoff = min(backoff * 2, 5.0)
+        run_subscription(self, "bridge", self.redis_url, self._stop,
+                         subscribe=lambda pubsub: pubsub.psubscribe(READINGS_PATTERN),
+                         serve=lambda client, pubsub, _reconnected: (self._resync(client), self._loop(pubsub)))
 
     def _loop(self, pubsub) -> None:
         next_flush = time.monotonic() + self.flush_interval_s

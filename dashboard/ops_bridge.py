@@ -34,15 +34,11 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
-import time
 from typing import Any, Callable, Mapping
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from dashboard.subscription import run_subscription
 from datasources.bus import ALARMS_CHANNEL, WORKORDERS_CHANNEL, now_ms
 
 log = logging.getLogger(__name__)
@@ -162,45 +158,20 @@ class OpsBridge:
 
     # ------------------------------------------------------------------ thread
     def _run(self) -> None:
-        backoff = 0.2
-        first = True
+        run_subscription(self, "ops bridge", self.redis_url, self._stop,
+                         subscribe=lambda pubsub: pubsub.subscribe(ALARMS_CHANNEL, WORKORDERS_CHANNEL,
+                                                                   ENGINEERS_CHANNEL),
+                         serve=self._serve)
+
+    def _serve(self, _client, pubsub, reconnected: bool) -> None:
+        if reconnected:  # events may have been missed: pages reload their snapshots
+            self.socketio.emit("ops_resync", {"ts_ms": now_ms()}, namespace=NAMESPACE, ignore_queue=True)
         while not self._stop.is_set():
-            client = pubsub = None
+            m = pubsub.get_message(timeout=0.5)
+            if m is None or m.get("type") != "message":
+                continue
+            ch = m["channel"].decode() if isinstance(m["channel"], bytes) else m["channel"]
             try:
-                client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2.0, socket_keepalive=True,
-                                              health_check_interval=15, retry=Retry(NoBackoff(), 0))
-                pubsub = client.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(ALARMS_CHANNEL, WORKORDERS_CHANNEL, ENGINEERS_CHANNEL)
-                self.connected = True
-                backoff = 0.2
-                if not first:  # events may have been missed: pages reload their snapshots
-                    self.socketio.emit("ops_resync", {"ts_ms": now_ms()}, namespace=NAMESPACE, ignore_queue=True)
-                first = False
-                while not self._stop.is_set():
-                    m = pubsub.get_message(timeout=0.5)
-                    if m is None or m.get("type") != "message":
-                        continue
-                    ch = m["channel"].decode() if isinstance(m["channel"], bytes) else m["channel"]
-                    try:
-                        self.handle(ch, m["data"])
-                    except Exception:  # noqa: BLE001 — one bad message never stops the bridge
-                        log.exception("ops bridge: handling a message on %s failed", ch)
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-                if self.connected:
-                    log.warning("ops bridge: Redis connection lost (%s); reconnecting", exc)
-                    self.reconnects += 1
-                self.connected = False
-            except Exception:  # noqa: BLE001
-                log.exception("ops bridge: unexpected error; resubscribing")
-                self.connected = False
-            finally:
-                for obj in (pubsub, client):
-                    try:
-                        if obj is not None:
-                            obj.close()
-                    except Exception:  # noqa: BLE001
-                        pass
-            if self._stop.wait(backoff * (0.8 + 0.4 * random.random())):
-                break
-            backoff = min(backoff * 2, 5.0)
-            time.sleep(0)
+                self.handle(ch, m["data"])
+            except Exception:  # noqa: BLE001 — one bad message never stops the bridge
+                log.exception("ops bridge: handling a message on %s failed", ch)

@@ -11,7 +11,7 @@ import redis
 
 from dashboard.app import create_app
 from dashboard.auth import seed_demo_users
-from datasources.bus import readings_channel, write_cycle
+from datasources.bus import ALARMS_CHANNEL, readings_channel, write_cycle
 from datasources.db import make_engine, migrate
 from datasources.redis_server import EmbeddedRedis
 from datasources.repository import save_fleet
@@ -276,10 +276,10 @@ def test_bridge_survives_redis_restart(database_url, tmp_path, monkeypatch):
     server = EmbeddedRedis().start()
     port = server.port
     app, socketio = _make(database_url, server.url, tmp_path, monkeypatch)
-    bridge = app.server.extensions["cc"].bridge
+    bridge, ops = app.server.extensions["cc"].bridge, app.server.extensions["cc"].ops_bridge
     spec = BUILT[0]
     try:
-        wait_until(lambda: bridge.connected, 10)
+        wait_until(lambda: bridge.connected and ops.connected, 10)
         client = _socket(app, socketio)
         assert client.emit("join", f"station:{spec.station_id}", callback=True)["ok"]
         client.get_received()
@@ -289,9 +289,16 @@ def test_bridge_survives_redis_restart(database_url, tmp_path, monkeypatch):
         server.stop()
         wait_until(lambda: not bridge.connected, 10)
         server = EmbeddedRedis(port=port).start()
-        wait_until(lambda: bridge.connected, 15)
-        assert bridge.reconnects >= 1
+        wait_until(lambda: bridge.connected and ops.connected, 15)
+        assert bridge.reconnects >= 1 and ops.reconnects >= 1
+        # the ops bridge tells every page to reload its alarm / order snapshots (events may have been missed) ...
+        assert wait_until(lambda: _received(client, "ops_resync"), 10)
         bus = redis.Redis.from_url(server.url)
+        # ... and alarms flow again
+        bus.publish(ALARMS_CHANNEL, json.dumps({"v": 1, "type": "alarm", "event": "raised", "ts_ms": 1,
+                                                "alarm": {"id": 7, "station_id": spec.station_id}}))
+        got = wait_until(lambda: _received(client, "alarm"), 10)
+        assert got[0]["alarm"]["id"] == 7 and f"station:{spec.station_id}" in got[0]["scopes"]
         write_cycle(bus, [reading_for(spec, values={f"{spec.station_id}-C1": {"discharge_temp_c": 91.5}})])
         got = wait_until(lambda: _received(client, "station_values"))
         c1 = next(d for d in got[-1]["devices"] if d["device_id"].endswith("-C1"))
@@ -299,6 +306,7 @@ def test_bridge_survives_redis_restart(database_url, tmp_path, monkeypatch):
         client.disconnect()
     finally:
         bridge.stop()
+        ops.stop()
         server.stop()
 
 
