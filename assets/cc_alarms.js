@@ -176,6 +176,23 @@
 
     function stateOf(a) { return a.shelved ? "shelved" : a.state; }
 
+    // Alarm rows are drawn straight into #alarm-list (which Dash leaves empty), not returned to Dash as component
+    // trees: with pattern-matching ids on every button, each re-render of a 30-row list made the renderer remount
+    // and re-index hundreds of components and fell seconds behind the bus (bench/bench_alarm_latency.py). A click
+    // on a row's parts sets the store "al-pick" ({kind: go | ack | disp | order, id, at}) through set_props.
+    function h(tag, attrs, children) {
+        var e = document.createElement(tag);
+        Object.keys(attrs || {}).forEach(function (k) {
+            if (k === "className") { e.className = attrs[k]; } else { e.setAttribute(k, attrs[k]); }
+        });
+        (children || []).forEach(function (c) {
+            if (c !== null && c !== undefined && c !== "") {
+                e.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+            }
+        });
+        return e;
+    }
+
     function alarmRow(a, lang, me, order) {
         var state = stateOf(a);
         var blink = (a.severity <= 2 && a.active && !a.acknowledged && !a.shelved);
@@ -184,37 +201,63 @@
             (ops.selected === a.id ? " cc-al-sel" : "");
         var acts = [];
         var canAck = can(me, "alarm.acknowledge") && !a.acknowledged;
-        acts.push(comp("Button", {id: {type: "al-ack", id: a.id}, n_clicks: 0,
-                                  className: "cc-al-btn" + (canAck ? " cc-al-btn-ack" : ""),
-                                  children: tr(canAck ? "ops.ack" : "ops.handle", lang)}));
+        acts.push(h("button", {className: "cc-al-btn" + (canAck ? " cc-al-btn-ack" : ""), "data-pick": "ack",
+                               "data-id": String(a.id)}, [tr(canAck ? "ops.ack" : "ops.handle", lang)]));
         if (can(me, "workorder.create") && !order) {
-            acts.push(comp("Button", {id: {type: "al-disp", id: a.id}, n_clicks: 0, className: "cc-al-btn cc-al-btn-disp",
-                                      children: tr("ops.dispatch", lang)}));
+            acts.push(h("button", {className: "cc-al-btn cc-al-btn-disp", "data-pick": "disp", "data-id": String(a.id)},
+                        [tr("ops.dispatch", lang)]));
         }
-        var orderCell = order ? comp("Span", {id: {type: "al-order", id: order.id}, n_clicks: 0,
+        var orderCell = order ? h("span", {
             className: "cc-al-orderchip cc-wo-st-" + order.state + (order.overdue ? " cc-wo-overdue-chip" : ""),
-            children: "#" + order.id + " " + (order.assignee_name || tr("wo.pool", lang)) + " · " +
-                tr("wo.state." + order.state, lang)}) : "";
+            "data-pick": "order", "data-id": String(order.id), role: "button"},
+            ["#" + order.id + " " + (order.assignee_name || tr("wo.pool", lang)) + " · " +
+             tr("wo.state." + order.state, lang)]) : "";
         var device = a.device_id && a.device_id !== a.station_id ? a.device_id.replace(a.station_id + "-", "") : "";
-        return comp("Div", {key: "al" + a.id, className: cls, "data-alarm-id": String(a.id), children: [
-            comp("Span", {className: "cc-al-sev cc-sevbg" + a.severity, children: ROMAN[a.severity] || "?"}),
-            comp("Span", {className: "cc-al-c-time cc-al-time", children: hms(a.raised_ts_ms)}),
-            comp("Span", {className: "cc-al-c-age cc-al-age", "data-since": String(a.raised_ts_ms),
-                          children: age(a.raised_ts_ms, lang)}),
-            comp("Div", {id: {type: "al-go", id: a.id}, n_clicks: 0, className: "cc-al-c-main cc-al-main",
-                         title: tr("ops.goto_station", lang), children: [
-                    comp("Span", {className: "cc-al-station", children: stationName(a, lang)}),
-                    comp("Span", {className: "cc-al-dev", children: device}),
-                    comp("Span", {className: "cc-al-msg", children: msgOf(a.message, lang)})]}),
-            comp("Span", {className: "cc-al-c-val cc-al-val", children: valueText(a, lang)}),
-            comp("Span", {
-                className: "cc-al-c-state cc-al-state cc-al-st-" + state,
-                children: state === "shelved" && a.shelved_until_ms ?
+        return h("div", {className: cls, "data-alarm-id": String(a.id)}, [
+            h("span", {className: "cc-al-sev cc-sevbg" + a.severity}, [ROMAN[a.severity] || "?"]),
+            h("span", {className: "cc-al-c-time cc-al-time"}, [hms(a.raised_ts_ms)]),
+            h("span", {className: "cc-al-c-age cc-al-age", "data-since": String(a.raised_ts_ms)},
+              [age(a.raised_ts_ms, lang)]),
+            h("div", {className: "cc-al-c-main cc-al-main", title: tr("ops.goto_station", lang), "data-pick": "go",
+                      "data-id": String(a.id), role: "button"}, [
+                h("span", {className: "cc-al-station"}, [stationName(a, lang)]),
+                h("span", {className: "cc-al-dev"}, [device]),
+                h("span", {className: "cc-al-msg"}, [msgOf(a.message, lang)])]),
+            h("span", {className: "cc-al-c-val cc-al-val"}, [valueText(a, lang)]),
+            h("span", {className: "cc-al-c-state cc-al-state cc-al-st-" + state}, [
+                state === "shelved" && a.shelved_until_ms ?
                     tr("ops.shelved_until", lang) + " " + hms(a.shelved_until_ms).slice(0, 5) :
-                    tr("alarm.state." + state, lang)}),
-            comp("Span", {className: "cc-al-c-order", children: orderCell}),
-            comp("Span", {className: "cc-al-c-act cc-al-acts", children: acts})
-        ]});
+                    tr("alarm.state." + state, lang)]),
+            h("span", {className: "cc-al-c-order"}, [orderCell]),
+            h("span", {className: "cc-al-c-act cc-al-acts"}, acts)
+        ]);
+    }
+
+    function drawAlarms(shown, lang, me, orders) {
+        var box = document.getElementById("alarm-list");
+        if (!box) { return; }
+        var sig = JSON.stringify([lang, ops.selected, (me || {}).role, shown, Object.keys(orders).map(function (k) {
+            var o = orders[k]; return [k, o.id, o.state, o.overdue, o.assignee_name];
+        })]);
+        if (box.ccSig === sig) { return; }
+        box.ccSig = sig;
+        var rows = shown.length ? shown.slice(0, 300).map(function (a) { return alarmRow(a, lang, me, orders[a.id]); })
+            : [h("div", {className: "cc-empty"}, [tr("ops.no_alarms", lang)])];
+        box.replaceChildren.apply(box, rows);
+    }
+
+    function pickAlarm(e) {
+        var t = e.target && e.target.closest && e.target.closest("#alarm-list [data-pick]");
+        if (!t) { return; }
+        window.dash_clientside.set_props("al-pick", {data: {kind: t.getAttribute("data-pick"),
+                                                            id: Number(t.getAttribute("data-id")), at: Date.now()}});
+    }
+    document.addEventListener("click", pickAlarm);
+
+    function picked(kind) {
+        // the "al-pick" store's value when it triggered this callback with ``kind``, else null
+        var t = triggered().filter(function (x) { return x.prop_id === "al-pick.data"; })[0];
+        return t && t.value && t.value.kind === kind ? t.value : null;
     }
 
     ops.alarmsApply = function (snapshot, evt, sevFilter, unackFilter, lang, brief, muted, scope, me) {
@@ -274,15 +317,15 @@
         var shown = sortAlarms(all.filter(function (a) {
             return sevOk[String(a.severity)] && (!onlyUnack || !a.acknowledged);
         }));
-        var rows = shown.length ? shown.slice(0, 300).map(function (a) { return alarmRow(a, lang, me, orders[a.id]); })
-            : [comp("Div", {className: "cc-empty", children: tr("ops.no_alarms", lang)})];
+        drawAlarms(shown, lang, me, orders);
         var hot = sev[1] + sev[2] > 0 && all.some(function (a) { return a.severity <= 2 && !a.acknowledged && a.active; });
-        return [rows, String(all.length), String(sev[1]), String(sev[2]), String(sev[3]), String(sev[4]),
+        return [String(all.length), String(sev[1]), String(sev[2]), String(sev[3]), String(sev[4]),
                 String(unacked), "cc-dock-badge" + (hot ? " cc-dock-badge-hot" : "")];
     };
 
-    ops.alarmGo = function (goClicks, siteGoClicks, current) {
-        var hit = patternTrigger();
+    ops.alarmGo = function (pick, siteGoClicks, current) {
+        var go = picked("go");
+        var hit = go ? {id: {id: go.id}} : patternTrigger();
         if (!hit) { return [noUpdate(), noUpdate()]; }
         var a = ops.alarms[hit.id.id];
         if (!a) { return [noUpdate(), noUpdate()]; }
@@ -297,9 +340,12 @@
         return [a.station_id === current ? noUpdate() : a.station_id, viewport];
     };
 
-    ops.openAlarm = function (ackClicks, siteClicks, closeClicks, current) {
+    ops.openAlarm = function (pick, siteClicks, closeClicks, current) {
         var tr0 = triggered()[0];
         if (tr0 && tr0.prop_id.indexOf("alarm-dialog-x") === 0) { return tr0.value ? null : noUpdate(); }
+        var ack = picked("ack");
+        if (ack) { return ack.id; }
+        if (tr0 && tr0.prop_id === "al-pick.data") { return noUpdate(); }
         var hit = patternTrigger();
         if (!hit) { return noUpdate(); }
         return hit.id.id;
@@ -343,13 +389,16 @@
         if (pid.indexOf("site-dispatch") === 0) {
             return tr0.value && stationOpen ? {station_id: stationOpen, ts: Date.now()} : noUpdate();
         }
-        var hit = patternTrigger();
-        return hit ? {alarm_id: hit.id.id, ts: Date.now()} : noUpdate();
+        var disp = picked("disp");
+        return disp ? {alarm_id: disp.id, ts: Date.now()} : noUpdate();
     };
 
-    ops.openOrder = function (rowClicks, chipClicks, xClicks, current) {
+    ops.openOrder = function (rowClicks, pick, xClicks, current) {
         var tr0 = triggered()[0];
         if (tr0 && tr0.prop_id.indexOf("order-dialog-x") === 0) { return tr0.value ? null : noUpdate(); }
+        var chip = picked("order");
+        if (chip) { return chip.id; }
+        if (tr0 && tr0.prop_id === "al-pick.data") { return noUpdate(); }
         var hit = patternTrigger();
         return hit ? hit.id.id : noUpdate();
     };

@@ -196,8 +196,31 @@
             Object.assign(live.names, snapshot.names);
         }
         var k = live.kpis && live.kpis.scope === scope ? live.kpis : null;
-        return kpiOutputs(k, lang).concat([ranking(k, lang)]);
+        drawKpis(kpiOutputs(k, lang));
+        ranking(k, lang);
+        return noUpdate();
     };
+
+    // The elements kpiOutputs() fills, in its order (ids made by dashboard/layout.py): written straight into the
+    // DOM like the lists below, so a kpis event costs one callback run and no store updates.
+    var KPI_KEYS = ["stations_online", "stations_online-total", "compressors_loaded", "compressors_loaded-total",
+                    "flow", "power", "ratio", "stations_alarm", "stations_offline"];
+    var KPI_TARGETS = KPI_KEYS.map(function (k) { return ["kpi-" + k, "text"]; })
+        .concat([["kpi-tile-stations_alarm", "class"]])
+        .concat(STATES.map(function (s) { return ["mix-seg-" + s, "style"]; }))
+        .concat(STATES.map(function (s) { return ["mix-n-" + s, "text"]; }))
+        .concat(STATES.map(function (s) { return ["mix-pct-" + s, "text"]; }))
+        .concat([["kpi-updated", "text"]]);
+
+    function drawKpis(values) {
+        KPI_TARGETS.forEach(function (target, i) {
+            var e = document.getElementById(target[0]), v = values[i];
+            if (!e) { return; }
+            if (target[1] === "text" && e.textContent !== v) { e.textContent = v; }
+            else if (target[1] === "class" && e.className !== v) { e.className = v; }
+            else if (target[1] === "style" && e.style.width !== v.width) { e.style.width = v.width; }
+        });
+    }
 
     function regionLabel(room, lang) {
         var n = live.names[room];
@@ -210,26 +233,60 @@
         return name.replace(/(维吾尔自治区|壮族自治区|回族自治区|特别行政区|自治区|省|市)$/, "");
     }
 
+    // ------------------------------------------------------------------ lists drawn straight into the DOM
+    // The ranking, the attention list and the event log change with every live event. Returned to Dash as
+    // component trees they made the renderer mount hundreds of components a second (one store dispatch each,
+    // every dispatch visiting every component of the page): measured in bench/bench_alarm_latency.py, that pushed
+    // an alarm seconds behind the bus. They are drawn here instead into containers that Dash leaves empty, and only
+    // when what they show has changed (signature).
+    function el(tag, cls, text, attrs) {
+        var e = document.createElement(tag);
+        if (cls) { e.className = cls; }
+        if (text !== undefined && text !== null) { e.textContent = text; }
+        Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+        return e;
+    }
+
+    function kids(parent, children) {
+        children.forEach(function (c) { parent.appendChild(typeof c === "string" ? document.createTextNode(c) : c); });
+        return parent;
+    }
+
+    function drawList(id, sig, build) {
+        var box = document.getElementById(id);
+        if (!box || box.ccSig === sig) { return; }
+        box.ccSig = sig;
+        box.replaceChildren.apply(box, build());
+    }
+
+    function drawEmpty(id, text) {
+        drawList(id, "empty|" + text, function () { return [el("div", "cc-empty", text)]; });
+    }
+
     function ranking(k, lang) {
         var rows = ((k && k.children) || []).slice();
-        if (!rows.length) { return [comp("Div", {className: "cc-empty", children: tr("app.no_data", lang)})]; }
+        if (!rows.length) { drawEmpty("rank-list", tr("app.no_data", lang)); return; }
         rows.sort(function (a, b) {
             return (b.stations_online - a.stations_online) || (b.flow_m3_min - a.flow_m3_min) ||
                 (b.stations_total - a.stations_total);
         });
         var maxFlow = rows.reduce(function (m, r) { return Math.max(m, r.flow_m3_min || 0); }, 0) || 1;
-        return rows.slice(0, 8).map(function (r, i) {
-            return comp("Div", {className: "cc-rank-row" + (r.stations_alarm ? " cc-rank-hot" : ""), children: [
-                comp("Span", {className: "cc-rank-i", children: String(i + 1)}),
-                comp("Span", {className: "cc-rank-name", children: [
-                    regionLabel(r.scope, lang),
-                    comp("Span", {className: "cc-rank-bar", style: {width: (100 * (r.flow_m3_min || 0) / maxFlow).toFixed(1) + "%"}})
-                ]}),
-                comp("Span", {className: "cc-num", children: r.stations_online + "/" + r.stations_total}),
-                comp("Span", {className: "cc-num" + (r.stations_alarm ? " cc-rank-alarm" : ""),
-                              children: String(r.stations_alarm)}),
-                comp("Span", {className: "cc-num", children: num(r.flow_m3_min, 1, lang)})
-            ]});
+        var shown = rows.slice(0, 8).map(function (r) {
+            return [regionLabel(r.scope, lang), r.stations_online + "/" + r.stations_total, r.stations_alarm,
+                    num(r.flow_m3_min, 1, lang), (100 * (r.flow_m3_min || 0) / maxFlow).toFixed(1) + "%"];
+        });
+        drawList("rank-list", lang + JSON.stringify(shown), function () {
+            return shown.map(function (r, i) {
+                var bar = el("span", "cc-rank-bar");
+                bar.style.width = r[4];
+                return kids(el("div", "cc-rank-row" + (r[2] ? " cc-rank-hot" : "")), [
+                    el("span", "cc-rank-i", String(i + 1)),
+                    kids(el("span", "cc-rank-name"), [r[0], bar]),
+                    el("span", "cc-num", r[1]),
+                    el("span", "cc-num" + (r[2] ? " cc-rank-alarm" : ""), String(r[2])),
+                    el("span", "cc-num", r[3])
+                ]);
+            });
         });
     }
 
@@ -248,49 +305,61 @@
             if (a.s !== b.s) { return a.s === "alarm" ? -1 : 1; }
             return a.p.id < b.p.id ? -1 : 1;
         });
-        var log = eventLog(feats, lang);
+        eventLog(feats, lang);
         if (!rows.length) {
-            return [[comp("Div", {className: "cc-empty", children: tr("app.attention_empty", lang)})], "0", log];
+            drawEmpty("attn-list", tr("app.attention_empty", lang));
+            return "0";
         }
-        var items = rows.slice(0, 60).map(function (r) {
-            var name = lang === "en" && r.p.name_en ? r.p.name_en : r.p.name;
-            return comp("Div", {
-                id: {type: "attn", sid: r.p.id}, n_clicks: 0,
-                className: "cc-attn-row cc-attn-" + r.s,
-                children: [
-                    comp("Span", {className: "cc-sym cc-sym-" + r.s}),
-                    comp("Span", {className: "cc-attn-name", children: name}),
-                    comp("Span", {className: "cc-attn-id", children: r.p.id}),
-                    comp("Span", {className: "cc-attn-state", children: tr("state." + r.s, lang)})
-                ]
+        var shown = rows.slice(0, 60).map(function (r) {
+            return [r.p.id, r.s, lang === "en" && r.p.name_en ? r.p.name_en : r.p.name];
+        });
+        drawList("attn-list", lang + JSON.stringify(shown), function () {
+            return shown.map(function (r) {
+                return kids(el("div", "cc-attn-row cc-attn-" + r[1], null, {"data-sid": r[0], role: "button",
+                                                                             tabindex: "0"}), [
+                    el("span", "cc-sym cc-sym-" + r[1]),
+                    el("span", "cc-attn-name", r[2]),
+                    el("span", "cc-attn-id", r[0]),
+                    el("span", "cc-attn-state", tr("state." + r[1], lang))
+                ]);
             });
         });
-        return [items, String(rows.length), log];
+        return String(rows.length);
     };
 
+    // a click (or Enter) on an attention row opens that station's site panel (store "attn-pick" → chooseStation)
+    function pickAttention(e) {
+        var row = e.target && e.target.closest && e.target.closest("#attn-list .cc-attn-row[data-sid]");
+        if (!row || (e.type === "keydown" && e.key !== "Enter")) { return; }
+        window.dash_clientside.set_props("attn-pick", {data: {sid: row.getAttribute("data-sid"), at: Date.now()}});
+    }
+    document.addEventListener("click", pickAttention);
+    document.addEventListener("keydown", pickAttention);
+
     function eventLog(feats, lang) {
-        if (!live.events.length) {
-            return [comp("Div", {className: "cc-empty", children: tr("app.events_empty", lang)})];
-        }
+        if (!live.events.length) { drawEmpty("event-log", tr("app.events_empty", lang)); return; }
         // station names of every scope seen so far (stations do not get renamed while the page is open)
         var names = live.nameIndex = live.nameIndex || {};
         if (live.nameIndexData !== feats) {
             live.nameIndexData = feats;
             feats.forEach(function (f) { names[f.properties.id] = f.properties; });
         }
-        return live.events.slice(0, 30).map(function (e) {
+        var shown = live.events.slice(0, 30).map(function (e) {
             var p = names[e.sid] || {};
-            var name = lang === "en" && p.name_en ? p.name_en : (p.name || e.sid);
-            return comp("Div", {className: "cc-event cc-event-" + e.to, children: [
-                comp("Span", {className: "cc-event-time", children: hms(e.ts)}),
-                comp("Span", {className: "cc-sym cc-sym-" + e.to}),
-                comp("Span", {className: "cc-event-name", children: name}),
-                comp("Span", {className: "cc-event-change", children: [
-                    comp("Span", {className: "cc-event-from", children: tr("state." + e.from, lang)}),
-                    " → ",
-                    comp("Span", {className: "cc-event-to cc-fg-" + e.to, children: tr("state." + e.to, lang)})
-                ]})
-            ]});
+            return [hms(e.ts), e.from, e.to, lang === "en" && p.name_en ? p.name_en : (p.name || e.sid)];
+        });
+        drawList("event-log", lang + JSON.stringify(shown), function () {
+            return shown.map(function (e) {
+                return kids(el("div", "cc-event cc-event-" + e[2]), [
+                    el("span", "cc-event-time", e[0]),
+                    el("span", "cc-sym cc-sym-" + e[2]),
+                    el("span", "cc-event-name", e[3]),
+                    kids(el("span", "cc-event-change"), [
+                        el("span", "cc-event-from", tr("state." + e[1], lang)), " → ",
+                        el("span", "cc-event-to cc-fg-" + e[2], tr("state." + e[2], lang))
+                    ])
+                ]);
+            });
         });
     }
 
@@ -319,7 +388,7 @@
         return NO;
     };
 
-    cc.chooseStation = function (clickData, attnClicks, closeClicks, current) {
+    cc.chooseStation = function (clickData, attnPick, closeClicks, current) {
         NO = noUpdate();
         var ctx = window.dash_clientside.callback_context;
         var trig = (ctx.triggered || [])[0];
@@ -331,10 +400,8 @@
             if (!p || p.cluster) { return NO; }
             return p.id === current ? NO : p.id;
         }
-        if (pid.indexOf("{") === 0) {
-            if (!trig.value) { return NO; }
-            var id = JSON.parse(pid.slice(0, pid.lastIndexOf(".")));
-            return id.sid === current ? NO : id.sid;
+        if (pid.indexOf("attn-pick.") === 0) {
+            return attnPick && attnPick.sid && attnPick.sid !== current ? attnPick.sid : NO;
         }
         return NO;
     };
@@ -386,8 +453,6 @@
     }
 
     cc.stationValues = function (snapshot, evt, openStation, lang) {
-        var ctx = window.dash_clientside.callback_context;
-        var outs = ctx.outputs_list;
         if (triggered("station-snapshot") && snapshot && snapshot.station && snapshot.station.id === openStation) {
             if (live.station && live.station.id !== openStation) { live.station = null; }
             mergeStation(snapshot);
@@ -395,40 +460,59 @@
         if (triggered("socket.data-station_values") && evt && evt.station_id === openStation) {
             mergeStation(evt);
         }
+        live.stationOpen = openStation;
+        live.stationLang = lang;
+        drawStation();
+        // a snapshot comes with new device cards, which React may commit after this call: draw again then
+        if (triggered("station-snapshot")) { window.requestAnimationFrame(drawStation); window.setTimeout(drawStation, 60); }
+        return noUpdate();
+    };
+
+    function setText(id, text, cls) {
+        var e = typeof id === "string" ? document.getElementById(id) : id;
+        if (!e) { return; }
+        if (e.textContent !== text) { e.textContent = text; }
+        if (cls !== undefined && e.className !== cls) { e.className = cls; }
+    }
+
+    // the site panel's values, written into the elements dashboard's device cards made (data-dv / data-dev)
+    function drawStation() {
+        var openStation = live.stationOpen, lang = live.stationLang;
         var st = live.station && live.station.id === openStation ? live.station : null;
-        var dvIds = outs[0] || [], devIds = outs[2] || [];
-        var texts = [], classes = [];
-        dvIds.forEach(function (o) {
-            var key = o.id.key, bar = key.indexOf("|");
-            var dev = key.slice(0, bar), name = key.slice(bar + 1);
-            var d = st && st.devices[dev];
-            var r = d ? fmtValue(d.model, d.kind, name, (d.values || {})[name], lang) : ["—", "cc-dv-val cc-dv-none"];
-            if (d && !d.online) { r[1] += " cc-dv-stale"; }
-            texts.push(r[0]);
-            classes.push(r[1]);
-        });
-        var devTexts = [], devClasses = [];
-        devIds.forEach(function (o) {
-            var d = st && st.devices[o.id.dev];
-            if (!d) { devTexts.push("—"); devClasses.push("cc-dev-st"); return; }
-            devTexts.push(tr(d.online ? "device.online" : "device.offline", lang));
-            devClasses.push("cc-dev-st " + (d.online ? "cc-dev-on" : "cc-dev-off"));
-        });
+        var box = document.getElementById("site-devices");
+        if (box) {
+            box.querySelectorAll("[data-dv]").forEach(function (e) {
+                var key = e.getAttribute("data-dv"), bar = key.indexOf("|");
+                var d = st && st.devices[key.slice(0, bar)], name = key.slice(bar + 1);
+                var r = d ? fmtValue(d.model, d.kind, name, (d.values || {})[name], lang) : ["—", "cc-dv-val cc-dv-none"];
+                setText(e, r[0], r[1] + (d && !d.online ? " cc-dv-stale" : ""));
+            });
+            box.querySelectorAll("[data-dev]").forEach(function (e) {
+                var d = st && st.devices[e.getAttribute("data-dev")];
+                if (!d) { setText(e, "—", "cc-dev-st"); return; }
+                setText(e, tr(d.online ? "device.online" : "device.offline", lang),
+                        "cc-dev-st " + (d.online ? "cc-dev-on" : "cc-dev-off"));
+            });
+        }
         var s = (st && st.summary) || {};
-        var state = (st && st.state) || (snapshot && snapshot.state) || "offline";
+        var state = (st && st.state) || "offline";
         var ratio = s.power_kw > 0 ? s.flow_m3_min * 60 / s.power_kw : null;
-        var alarms = (s.alarm_inputs || []).map(function (a) {
-            return comp("Span", {className: "cc-alarm-chip", children: tr("alarm_input." + a, lang)});
-        });
         var newest = 0;
         if (st) { Object.keys(st.devices).forEach(function (k) { newest = Math.max(newest, st.devices[k].ts_ms || 0); }); }
-        return [texts, classes, devTexts, devClasses,
-                tr("state." + state, lang), "cc-state-badge cc-bg-" + state,
-                num(s.flow_m3_min, 2, lang), num(s.power_kw, 1, lang), ratio === null ? "—" : num(ratio, 2, lang),
-                num(s.discharge_pressure_mpa, 3, lang), newest ? hms(newest) : "—",
-                alarms.length ? [comp("Span", {className: "cc-alarm-label", children: tr("panel.alarm_inputs", lang)})]
-                    .concat(alarms) : []];
-    };
+        setText("site-state", tr("state." + state, lang), "cc-state-badge cc-bg-" + state);
+        setText("site-flow", num(s.flow_m3_min, 2, lang));
+        setText("site-power", num(s.power_kw, 1, lang));
+        setText("site-ratio", ratio === null ? "—" : num(ratio, 2, lang));
+        setText("site-pressure", num(s.discharge_pressure_mpa, 3, lang));
+        setText("site-updated", newest ? hms(newest) : "—");
+        var alarms = s.alarm_inputs || [];
+        drawList("site-alarms", lang + JSON.stringify(alarms), function () {
+            if (!alarms.length) { return []; }
+            return [el("span", "cc-alarm-label", tr("panel.alarm_inputs", lang))].concat(alarms.map(function (a) {
+                return el("span", "cc-alarm-chip", tr("alarm_input." + a, lang));
+            }));
+        });
+    }
 
     window.dash_clientside = Object.assign({}, window.dash_clientside, {cc: cc});
 }());

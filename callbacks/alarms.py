@@ -180,7 +180,7 @@ def register(app, ctx) -> None:
 
     app.clientside_callback(
         ClientsideFunction(namespace="ccOps", function_name="alarmsApply"),
-        Output("alarm-list", "children"), Output("dock-n-alarms", "children"),
+        Output("dock-n-alarms", "children"),  # the rows themselves: drawn by alarmsApply into #alarm-list
         *[Output(f"alarm-sev-{n}", "children") for n in (1, 2, 3, 4)], Output("alarm-unacked", "children"),
         Output("dock-n-alarms", "className"),
         Input("alarm-snapshot", "data"), Input("socket", "data-alarm"), Input("alarm-filter", "value"),
@@ -191,14 +191,14 @@ def register(app, ctx) -> None:
     app.clientside_callback(
         ClientsideFunction(namespace="ccOps", function_name="alarmGo"),
         Output("station-open", "data", allow_duplicate=True), Output("map", "viewport", allow_duplicate=True),
-        Input({"type": "al-go", "id": ALL}, "n_clicks"), Input({"type": "site-al-go", "id": ALL}, "n_clicks"),
+        Input("al-pick", "data"), Input({"type": "site-al-go", "id": ALL}, "n_clicks"),
         State("station-open", "data"),
         prevent_initial_call=True,
     )
     app.clientside_callback(
         ClientsideFunction(namespace="ccOps", function_name="openAlarm"),
         Output("alarm-open", "data"),
-        Input({"type": "al-ack", "id": ALL}, "n_clicks"), Input({"type": "site-al", "id": ALL}, "n_clicks"),
+        Input("al-pick", "data"), Input({"type": "site-al", "id": ALL}, "n_clicks"),
         Input("alarm-dialog-x", "n_clicks"),
         State("alarm-open", "data"),
         prevent_initial_call=True,

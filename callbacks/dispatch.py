@@ -18,7 +18,7 @@ import logging
 import dash_leaflet as dl
 from dash import ALL, ClientsideFunction, Input, Output, State, callback_context, html, no_update
 
-from callbacks.alarms import ROMAN, _kv, _msg, _timeline, dhm, error_text, hms, msg_div
+from callbacks.alarms import ROMAN, _kv, _msg, _timeline, dhm, error_text, msg_div
 from i18n import t
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ def register(app, ctx) -> None:
     app.clientside_callback(
         ClientsideFunction(namespace="ccOps", function_name="dispatchReq"),
         Output("dispatch-req", "data"),
-        Input({"type": "al-disp", "id": ALL}, "n_clicks"), Input("alarm-do-dispatch", "n_clicks"),
+        Input("al-pick", "data"), Input("alarm-do-dispatch", "n_clicks"),
         Input("site-dispatch", "n_clicks"), Input("dispatch-cancel", "n_clicks"), Input("dispatch-dialog-x", "n_clicks"),
         State("alarm-open", "data"), State("station-open", "data"),
         prevent_initial_call=True,
@@ -278,7 +278,7 @@ def register(app, ctx) -> None:
     app.clientside_callback(
         ClientsideFunction(namespace="ccOps", function_name="openOrder"),
         Output("order-open", "data"),
-        Input({"type": "wo-row", "id": ALL}, "n_clicks"), Input({"type": "al-order", "id": ALL}, "n_clicks"),
+        Input({"type": "wo-row", "id": ALL}, "n_clicks"), Input("al-pick", "data"),
         Input("order-dialog-x", "n_clicks"),
         State("order-open", "data"),
         prevent_initial_call=True,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 import redis
-from dash import ALL, ClientsideFunction, Input, Output, State, html, no_update
+from dash import ClientsideFunction, Input, Output, State, html, no_update
 
 from i18n import t, value_label
 from layers import stations as stations_layer
@@ -59,7 +59,7 @@ def register(app, ctx) -> None:
     app.clientside_callback(
         ClientsideFunction(namespace="cc", function_name="chooseStation"),
         Output("station-open", "data"),
-        Input("stations", "clickData"), Input({"type": "attn", "sid": ALL}, "n_clicks"),
+        Input("stations", "clickData"), Input("attn-pick", "data"),
         Input("site-close", "n_clicks"),
         State("station-open", "data"),
         prevent_initial_call=True,
@@ -101,13 +101,9 @@ def register(app, ctx) -> None:
                 t(f"lifecycle.{st['lifecycle']}", lang), st["partner"] or "—", capacity, device_cards(detail, lang),
                 detail, joined_out)
 
-    app.clientside_callback(
+    app.clientside_callback(  # writes the values into the DOM (data-dv / data-dev), like cc.applyKpis
         ClientsideFunction(namespace="cc", function_name="stationValues"),
-        Output({"type": "dv", "key": ALL}, "children"), Output({"type": "dv", "key": ALL}, "className"),
-        Output({"type": "dev-st", "dev": ALL}, "children"), Output({"type": "dev-st", "dev": ALL}, "className"),
-        Output("site-state", "children"), Output("site-state", "className"),
-        Output("site-flow", "children"), Output("site-power", "children"), Output("site-ratio", "children"),
-        Output("site-pressure", "children"), Output("site-updated", "children"), Output("site-alarms", "children"),
+        Output("site-drawn", "data"),
         Input("station-snapshot", "data"), Input("socket", "data-station_values"),
         State("station-open", "data"), State("lang", "data"),
     )

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import dash
-from dash import ALL, ClientsideFunction, Input, Output, State, callback_context, dcc, html, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, dcc, html, no_update
 from dash_socketio import DashSocketIO
 
 from dashboard.auth import Forbidden, authorize

@@ -233,13 +233,12 @@ def _right(T: _Texts) -> html.Aside:
             html.Div(className="cc-card-head", children=[
                 T("app.attention", tag=html.H2),
                 html.Span("0", id="attn-count", className="cc-card-tag cc-tag-alarm")]),
-            html.Div(id="attn-list", className="cc-attn-list", children=[
-                T("app.attention_empty", tag=html.Div, className="cc-empty")]),
+            # drawn by cc.attention (assets/cc_clientside.js); a click on a row sets "attn-pick"
+            html.Div(id="attn-list", className="cc-attn-list"), dcc.Store(id="attn-pick"),
         ]),
         html.Section(className="cc-card cc-events", children=[
             html.Div(className="cc-card-head", children=[T("app.events", tag=html.H2)]),
-            html.Div(id="event-log", className="cc-event-log", children=[
-                T("app.events_empty", tag=html.Div, className="cc-empty")]),
+            html.Div(id="event-log", className="cc-event-log"),  # drawn by cc.attention
         ]),
     ])
 
@@ -255,6 +254,7 @@ def build_layout(ctx, lang: str = DEFAULT_LANG, scope=NATION) -> html.Div:
         dcc.Store(id="scope", data=scope.room),
         *layout_city.stores(scope),
         dcc.Store(id="scope-snapshot"),
+        dcc.Store(id="kpi-drawn"), dcc.Store(id="site-drawn"),  # output of cc.applyKpis, which draws into the DOM and never sets it
         dcc.Store(id="joined-region"),
         dcc.Store(id="station-open"),
         dcc.Store(id="station-joined"),

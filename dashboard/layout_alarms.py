@@ -104,8 +104,8 @@ def alarm_dock(T) -> html.Section:
                 col("ops.col_age", "cc-al-c-age"), col("ops.col_alarm", "cc-al-c-main"),
                 col("ops.col_value", "cc-al-c-val"), col("ops.col_state", "cc-al-c-state"),
                 col("ops.col_order", "cc-al-c-order"), col("ops.col_actions", "cc-al-c-act")]),
-            html.Div(id="alarm-list", className="cc-al-list", children=[
-                T("ops.no_alarms", tag=html.Div, className="cc-empty")]),
+            # rows drawn by ccOps.alarmsApply (assets/cc_alarms.js); clicks on them set "al-pick"
+            html.Div(id="alarm-list", className="cc-al-list"), dcc.Store(id="al-pick"),
         ]),
         html.Div(id="dock-body-orders", className="cc-dock-body cc-dock-hidden", children=[
             html.Div(className="cc-wo-row cc-wo-headrow", children=[
