@@ -1,8 +1,9 @@
 """Redis pub/sub → Socket.IO rooms: the live bridge of one web process.
 
 A background thread ``PSUBSCRIBE cc:readings:*``, parses each :class:`~datasources.bus.StationReading` (malformed
-messages are logged and dropped), keeps only the newest reading per station, and every ``flush_interval_s``
-(default 0.3 s) emits:
+messages are logged and dropped), keeps only the newest reading per station, and when a burst of readings ends (the
+bus quiet for ``quiet_s``, 25 ms: a poll cycle arrives as one pipeline) — at the latest ``flush_interval_s`` (0.3 s)
+after the burst's first reading — emits:
 
 =====================  ==================================================  ============================================
 event                  payload                                             rooms
@@ -52,18 +53,20 @@ class LiveBridge:
         redis_url: the bus.
         station_index: ``{station_id: StationInfo}`` or a zero-argument callable returning it (called at start and,
             at most every ``index_refresh_s``, when a reading names an unknown station).
-        flush_interval_s: coalescing window, seconds.
+        flush_interval_s: longest coalescing window, seconds: readings wait at most this long.
+        quiet_s: the bus quiet this long (seconds) ends a burst (a poll cycle's pipeline) and flushes it.
         stale_after_s: a station without a summary newer than this is shown ``offline`` (0 disables).
     """
 
     def __init__(self, socketio, redis_url: str,
                  station_index: Mapping[str, StationInfo] | Callable[[], Mapping[str, StationInfo]],
                  flush_interval_s: float = 0.3, stale_after_s: float = 30.0, sweep_interval_s: float = 2.0,
-                 index_refresh_s: float = 10.0) -> None:
+                 index_refresh_s: float = 10.0, quiet_s: float = 0.025) -> None:
         self.socketio = socketio
         self.redis_url = redis_url
         self._index_source = station_index
         self.flush_interval_s = flush_interval_s
+        self.quiet_s = quiet_s
         self.stale_after_s = stale_after_s
         self.sweep_interval_s = sweep_interval_s
         self.index_refresh_s = index_refresh_s
@@ -136,12 +139,17 @@ class LiveBridge:
                          serve=lambda client, pubsub, _reconnected: (self._resync(client), self._loop(pubsub)))
 
     def _loop(self, pubsub) -> None:
-        next_flush = time.monotonic() + self.flush_interval_s
+        """Read the bus and flush when a burst ends: a poll cycle arrives as one pipelined burst, so the bridge
+        flushes once the bus has been quiet for ``quiet_s`` — and at the latest ``flush_interval_s`` after the
+        first pending reading, so a steady trickle is still coalesced."""
+        deadline = None  # flush at the latest then (monotonic s); None: nothing pending
         next_sweep = time.monotonic() + self.sweep_interval_s
         while not self._stop.is_set():
-            timeout = max(0.0, next_flush - time.monotonic())
-            msg = pubsub.get_message(timeout=timeout)
-            if msg is not None and msg.get("type") == "pmessage":
+            now = time.monotonic()
+            wait = min(self.quiet_s, deadline - now) if deadline is not None else next_sweep - now
+            msg = pubsub.get_message(timeout=max(0.0, min(wait, 1.0)))
+            got = msg is not None and msg.get("type") == "pmessage"
+            if got:
                 self._ingest(msg["data"])
                 # drain what is already buffered without waiting
                 while True:
@@ -150,10 +158,12 @@ class LiveBridge:
                         break
                     if msg.get("type") == "pmessage":
                         self._ingest(msg["data"])
+                if deadline is None:
+                    deadline = time.monotonic() + self.flush_interval_s
             now = time.monotonic()
-            if now >= next_flush:
+            if deadline is not None and (not got or now >= deadline):
                 self.flush()
-                next_flush = now + self.flush_interval_s
+                deadline = None
             if self.stale_after_s > 0 and now >= next_sweep:
                 self.sweep()
                 next_sweep = now + self.sweep_interval_s

@@ -327,3 +327,22 @@ def test_anonymous_clients_are_refused_but_health_is_public(web):
     client = _socket(app, socketio, http)
     assert client.is_connected()
     client.disconnect()
+
+
+def test_a_poll_cycle_reaches_the_page_as_one_coalesced_delta(web, redis_client):
+    """A poll cycle arrives on the bus as one pipelined burst: the bridge sends it to the nation room as one
+    ``station_states`` delta holding every station of the burst (flushed when the burst ends), and the next cycle
+    as the next delta."""
+    app, socketio = web
+    client = _socket(app, socketio)
+    assert client.emit("join", "nation", callback=True)["ok"]
+    client.get_received()
+    write_cycle(redis_client, [reading_for(s, state="running") for s in BUILT])
+    got = wait_until(lambda: _received(client, "station_states"), 10)
+    assert len(got) == 1 and set(got[0]["states"]) == {s.station_id for s in BUILT}
+    assert set(got[0]["states"].values()) == {"running"}
+
+    write_cycle(redis_client, [reading_for(s, state="alarm") for s in BUILT[:3]])
+    got = wait_until(lambda: _received(client, "station_states"), 10)
+    assert len(got) == 1 and got[0]["states"] == {s.station_id: "alarm" for s in BUILT[:3]}
+    client.disconnect()
