@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.layout_energy import (DEFAULT_GRANULARITY, DEFAULT_RANGE, GRANULARITIES, RANGES, base_layout,
-                                     empty_figure, granularity_options, range_options)
+                                     empty_figure, energy_graph, granularity_options, range_options)
 from datasources.energy_models import DEVICE_TABLES
 from datasources.energy_store import compressor_kpis, ratio_trend
 from i18n import t
@@ -240,7 +240,7 @@ def register(app, ctx) -> None:
     )
 
     @app.callback(
-        Output("energy-graph", "figure"), Output("energy-period", "children"),
+        Output("energy-graph-slot", "children"), Output("energy-period", "children"),
         Output("energy-kpi-ratio", "children"), Output("energy-kpi-ratio-sub", "children"),
         Output("energy-kpi-sp", "children"), Output("energy-kpi-sp-sub", "children"),
         Output("energy-kpi-load", "children"), Output("energy-kpi-load-sub", "children"),
@@ -258,12 +258,13 @@ def register(app, ctx) -> None:
             out = energy_view(ctx.engine, station_id, int(days), granularity, lang)
         except (SQLAlchemyError, ValueError) as exc:
             log.warning("energy tab %s: %s", station_id, exc)
-            return (empty_figure(t("energy.no_data", lang)),) + ("",) * (N_OUT - 1) + (None,)
+            blank = energy_graph("energy-graph", empty_figure(t("energy.no_data", lang)))
+            return (blank,) + ("",) * (N_OUT - 1) + (None,)
         # keep the chosen compressor while it belongs to this station, else the station's first compressor
         if not (isinstance(dev, str) and dev.startswith(f"{station_id}-")):
             rows = [c for c in out[10] if isinstance(c, html.Div) and getattr(c, "id", None)]
             dev = rows[0].id["dev"] if rows else None
-        return out + (dev,)
+        return (energy_graph("energy-graph", out[0]),) + tuple(out[1:]) + (dev,)
 
     @app.callback(Output("energy-range", "options"), Output("energy-gran", "options"), Input("lang", "data"),
                   prevent_initial_call=True)
@@ -281,7 +282,7 @@ def register(app, ctx) -> None:
         return trig["dev"]
 
     @app.callback(
-        Output("energy-dev-graph", "figure"), Output("energy-dev-name", "children"),
+        Output("energy-dev-graph-slot", "children"), Output("energy-dev-name", "children"),
         Input("energy-dev", "data"), Input("energy-range", "value"), Input("lang", "data"),
         State("energy-tab", "data"),
     )
@@ -292,5 +293,5 @@ def register(app, ctx) -> None:
             gran, rows = device_series(ctx.engine, device_id, int(days if days in RANGES else DEFAULT_RANGE))
         except SQLAlchemyError as exc:
             log.warning("device panel %s: %s", device_id, exc)
-            return empty_figure(t("energy.no_data", lang)), device_id
-        return device_figure(gran, rows, lang), f"{device_id} · {t('energy.d_' + ('hourly' if gran == 'hour' else 'daily'), lang)}"
+            return energy_graph("energy-dev-graph", empty_figure(t("energy.no_data", lang))), device_id
+        return energy_graph("energy-dev-graph", device_figure(gran, rows, lang)), f"{device_id} · {t('energy.d_' + ('hourly' if gran == 'hour' else 'daily'), lang)}"

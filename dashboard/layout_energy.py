@@ -55,9 +55,10 @@ def energy_pane(T) -> html.Div:
             html.Div(className="cc-en-chart-head", children=[
                 T("energy.title", tag=html.H3),
                 html.Span("", id="energy-period", className="cc-en-period")]),
-            dcc.Loading(type="dot", color="#2bd3ff", delay_show=300, children=dcc.Graph(
-                id="energy-graph", className="cc-en-graph", figure=empty_figure(""),
-                config={"displayModeBar": False, "responsive": True}, style={"height": "19rem"})),
+            # the charts are put in their slots by the energy callbacks (energy_graph): a dcc.Graph in the initial
+            # layout would load and run plotly.js (4.8 MB) on every page load, ~1 s of the main thread
+            dcc.Loading(type="dot", color="#2bd3ff", delay_show=300, children=html.Div(
+                id="energy-graph-slot", className="cc-en-graph-slot", style={"height": "19rem"})),
             html.Div(id="energy-note", className="cc-en-note", children=""),
         ]),
         html.Div(className="cc-en-comp", children=[
@@ -69,8 +70,7 @@ def energy_pane(T) -> html.Div:
             html.Div(className="cc-en-chart-head", children=[
                 T("energy.device_title", tag=html.H3),
                 html.Span("", id="energy-dev-name", className="cc-en-period")]),
-            dcc.Graph(id="energy-dev-graph", className="cc-en-graph", figure=empty_figure(""),
-                      config={"displayModeBar": False, "responsive": True}, style={"height": "20rem"}),
+            html.Div(id="energy-dev-graph-slot", className="cc-en-graph-slot", style={"height": "20rem"}),
         ]),
     ])
 
@@ -86,6 +86,12 @@ def site_tabs(T, device_children: list) -> list:
         html.Div(id="site-pane-devices", className="cc-site-pane", children=device_children),
         energy_pane(T),
     ]
+
+
+def energy_graph(graph_id: str, figure: dict[str, Any]) -> dcc.Graph:
+    """The chart ``graph_id`` (``energy-graph`` / ``energy-dev-graph``) drawing ``figure``, for its slot."""
+    return dcc.Graph(id=graph_id, className="cc-en-graph", figure=figure, style={"height": "100%"},
+                     config={"displayModeBar": False, "responsive": True})
 
 
 def empty_figure(message: str) -> dict[str, Any]:
