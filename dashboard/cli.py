@@ -213,7 +213,35 @@ def _running_stack_redis_url(settings) -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
+def _station_error(settings, station_id: str) -> str | None:
+    """Why ``station_id`` cannot take a simulated fault (unknown, or not built: the simulator runs built stations
+    only), or ``None``. An unreachable database is not an error here: the simulator still validates."""
+    from sqlalchemy import select  # noqa: PLC0415
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+    from datasources.db import make_engine  # noqa: PLC0415
+    from datasources.models import Station  # noqa: PLC0415
+
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            lifecycle = conn.scalar(select(Station.lifecycle).where(Station.station_id == station_id))
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+    if lifecycle is None:
+        return f"no station {station_id} in the database"
+    if lifecycle != "built":
+        return f"station {station_id} is {lifecycle}, not built: the simulator runs built stations only"
+    return None
+
+
 def cmd_fault(settings, args) -> int:
+    error = _station_error(settings, args.station_id)
+    if error:
+        print(error, file=sys.stderr)
+        return 2
     return _publish_control(settings, {"cmd": "fault", "station_id": args.station_id, "fault": args.fault,
                                        "on": not args.off})
 

@@ -106,6 +106,16 @@ def test_simulated_register_change_shows_on_open_page(live_stack, page):
     assert page.evaluate("window.__noReload") == "still here"
 
 
+def test_fault_on_a_station_the_simulator_does_not_run_is_refused(live_stack):
+    """The CLI says why instead of sending a command the simulator would drop (it runs built stations only)."""
+    not_built = next(s for s in live_stack.fleet if s.lifecycle != "built")
+    for station_id, why in ((not_built.station_id, "not built"), ("ST99999", "no station ST99999")):
+        out = subprocess.run([sys.executable, "-m", "dashboard", "fault", station_id, "fire"], cwd=ROOT,
+                             env={**__import__("os").environ, **live_stack.env}, capture_output=True, text=True,
+                             timeout=30)
+        assert out.returncode == 2 and why in out.stderr, (out.returncode, out.stderr)
+
+
 def test_fire_input_turns_station_to_alarm(live_stack, page):
     page.goto(live_stack.url)
     expect(page.locator("#conn")).to_have_class(re.compile(r"cc-conn-live"), timeout=15_000)
