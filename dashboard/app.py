@@ -12,7 +12,7 @@ variable             meaning                                                    
 ===================  =========================================================================  ========
 ``CC_SOCKETIO_MQ``   Socket.IO message queue URL (e.g. ``redis://…/1``) when several web         unset
                      processes serve one site; room joins then work whichever process answers
-``CC_FLUSH_MS``      coalescing window of the live bridge, ms                                   300
+``CC_FLUSH_MS``      longest coalescing window of the live bridge, ms (a burst flushes sooner)   300
 ``CC_STALE_S``       a station without a reading for this long is shown offline, s              30
 ``CC_PIPE_EMIT_S``   period of the live pipe-pressure deltas to city rooms (city_live), s       2
 ===================  =========================================================================  ========
