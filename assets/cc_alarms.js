@@ -181,16 +181,13 @@
     // and re-index hundreds of components and fell seconds behind the bus (bench/bench_alarm_latency.py). A click
     // on a row's parts sets the store "al-pick" ({kind: go | ack | disp | order, id, at}) through set_props.
     function h(tag, attrs, children) {
-        var e = document.createElement(tag);
-        Object.keys(attrs || {}).forEach(function (k) {
-            if (k === "className") { e.className = attrs[k]; } else { e.setAttribute(k, attrs[k]); }
-        });
-        (children || []).forEach(function (c) {
-            if (c !== null && c !== undefined && c !== "") {
-                e.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
-            }
-        });
-        return e;
+        // an element with attributes (className or any other) and children (text or elements; empty ones skipped),
+        // built with the DOM helpers of assets/cc_clientside.js
+        var dom = window.ccDom, other = {};
+        Object.keys(attrs || {}).forEach(function (k) { if (k !== "className") { other[k] = attrs[k]; } });
+        return dom.kids(dom.el(tag, (attrs || {}).className, null, other), (children || []).filter(function (c) {
+            return c !== null && c !== undefined && c !== "";
+        }));
     }
 
     function alarmRow(a, lang, me, order) {
@@ -234,16 +231,13 @@
     }
 
     function drawAlarms(shown, lang, me, orders) {
-        var box = document.getElementById("alarm-list");
-        if (!box) { return; }
         var sig = JSON.stringify([lang, ops.selected, (me || {}).role, shown, Object.keys(orders).map(function (k) {
             var o = orders[k]; return [k, o.id, o.state, o.overdue, o.assignee_name];
         })]);
-        if (box.ccSig === sig) { return; }
-        box.ccSig = sig;
-        var rows = shown.length ? shown.slice(0, 300).map(function (a) { return alarmRow(a, lang, me, orders[a.id]); })
-            : [h("div", {className: "cc-empty"}, [tr("ops.no_alarms", lang)])];
-        box.replaceChildren.apply(box, rows);
+        window.ccDom.drawList("alarm-list", sig, function () {
+            return shown.length ? shown.slice(0, 300).map(function (a) { return alarmRow(a, lang, me, orders[a.id]); })
+                : [h("div", {className: "cc-empty"}, [tr("ops.no_alarms", lang)])];
+        });
     }
 
     function pickAlarm(e) {

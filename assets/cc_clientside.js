@@ -259,6 +259,9 @@
         box.replaceChildren.apply(box, build());
     }
 
+    // shared with assets/cc_alarms.js (looked up at call time: asset files load in name order)
+    window.ccDom = {el: el, kids: kids, drawList: drawList};
+
     function drawEmpty(id, text) {
         drawList(id, "empty|" + text, function () { return [el("div", "cc-empty", text)]; });
     }
