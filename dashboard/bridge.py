@@ -146,7 +146,10 @@ class LiveBridge:
         next_sweep = time.monotonic() + self.sweep_interval_s
         while not self._stop.is_set():
             now = time.monotonic()
-            wait = min(self.quiet_s, deadline - now) if deadline is not None else next_sweep - now
+            if deadline is not None:
+                wait = min(self.quiet_s, deadline - now)
+            else:  # idle: wake for the stale sweep (when enabled) or to check for stop
+                wait = next_sweep - now if self.stale_after_s > 0 else 1.0
             msg = pubsub.get_message(timeout=max(0.0, min(wait, 1.0)))
             got = msg is not None and msg.get("type") == "pmessage"
             if got:
