@@ -39,7 +39,6 @@
         return String(s).replace(/\{(\w+)\}/g, function (m, k) { return vars[k] === undefined ? m : vars[k]; });
     }
 
-    function comp(type, props, ns) { return {type: type, namespace: ns || "dash_html_components", props: props}; }
     function noUpdate() { return window.dash_clientside.no_update; }
 
     function triggered() {

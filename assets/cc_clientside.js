@@ -50,10 +50,6 @@
         return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
     }
 
-    function comp(type, props, ns) {
-        return {type: type, namespace: ns || "dash_html_components", props: props};
-    }
-
     var cc = {};
     var NO;  // set at call time: the renderer may define dash_clientside after this file is loaded
     function noUpdate() { return window.dash_clientside.no_update; }
@@ -216,7 +212,7 @@
         KPI_TARGETS.forEach(function (target, i) {
             var e = document.getElementById(target[0]), v = values[i];
             if (!e) { return; }
-            if (target[1] === "text" && e.textContent !== v) { e.textContent = v; }
+            if (target[1] === "text") { setText(e, v); }
             else if (target[1] === "class" && e.className !== v) { e.className = v; }
             else if (target[1] === "style" && e.style.width !== v.width) { e.style.width = v.width; }
         });
@@ -465,9 +461,14 @@
         }
         live.stationOpen = openStation;
         live.stationLang = lang;
+        // a snapshot comes with new device cards, which React may commit after this call: draw again when they
+        // land (childList of #site-devices only; the values drawStation writes deeper down do not trigger it)
+        var box = document.getElementById("site-devices");
+        if (box && !box.ccObserved) {
+            box.ccObserved = true;
+            new MutationObserver(drawStation).observe(box, {childList: true});
+        }
         drawStation();
-        // a snapshot comes with new device cards, which React may commit after this call: draw again then
-        if (triggered("station-snapshot")) { window.requestAnimationFrame(drawStation); window.setTimeout(drawStation, 60); }
         return noUpdate();
     };
 
