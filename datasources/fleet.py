@@ -116,5 +116,6 @@ def generate_fleet(n_stations: int = 240, seed: int = 42, host: str = "127.0.0.1
             station_id=station_id, name=f"{city.name_zh}{suffix_zh}{kind_zh}{i + 1:03d}",
             name_en=f"{city.name_en} {suffix_en} {kind_en} {i + 1:03d}", kind=kind, lifecycle=lifecycle,
             lon=round(lon, 6), lat=round(lat, 6), province_adcode=prov_code, city_adcode=city_code,
-            capacity_m3_min=capacity, partner=PARTNERS[int(rng.integers(len(PARTNERS)))], devices=tuple(devices)))
+            capacity_m3_min=capacity, partner=PARTNERS[int(rng.integers(len(PARTNERS)))], devices=tuple(devices),
+            simulated=True))
     return stations

@@ -11,7 +11,12 @@ STATION_KINDS = ("standalone_module", "smart_station", "central_station")
 #: lifecycle statuses of seed 001 table 7 (已建 / 在建 / 空闲 / 维护)
 LIFECYCLES = ("built", "under_construction", "idle", "maintenance")
 #: device kinds; each maps to one profile family in ``datasources/profiles``
-DEVICE_KINDS = ("compressor", "dryer", "flow_meter", "power_meter", "station_io")
+DEVICE_KINDS = ("compressor", "dryer", "flow_meter", "power_meter", "station_io", "pipe_sensor")
+#: how the poller reaches a device: Modbus TCP, Modbus RTU frames over a TCP socket (serial-to-Ethernet converters
+#: in transparent mode), Modbus RTU on a local serial port (``host`` is then the port path, e.g. ``/dev/ttyUSB0``)
+TRANSPORTS = ("tcp", "rtu_over_tcp", "rtu")
+#: per-device transport settings that override the poller's defaults when not ``None``
+TRANSPORT_SETTINGS = ("timeout_s", "retries", "offline_after", "poll_interval_s", "max_gap", "max_registers_per_read")
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,12 @@ class DeviceSpec:
         rated_flow_m3_min: compressor free air delivery at rated pressure; 0 for other kinds.
         rated_power_kw: compressor shaft/input power at full load; 0 for other kinds.
         specific_power_kw_per_m3_min: rated specific power (GB 19153 grading), compressors only.
+        transport: one of :data:`TRANSPORTS`. For ``rtu`` ``host`` is the serial port path and ``port`` is 0.
+        baudrate, parity (``N``/``E``/``O``), stopbits, bytesize: serial line settings (``rtu`` only).
+        timeout_s, retries, offline_after, poll_interval_s, max_gap, max_registers_per_read: per-device overrides of
+            the poller's defaults (reply timeout s, extra attempts, failed cycles before offline, seconds between
+            polls of this device's station, largest gap of unused registers read in one block, largest block in
+            registers — some gateways refuse more than 32 or 64); ``None`` = the poller's default.
     """
 
     device_id: str
@@ -39,11 +50,31 @@ class DeviceSpec:
     rated_flow_m3_min: float = 0.0
     rated_power_kw: float = 0.0
     specific_power_kw_per_m3_min: float = 0.0
+    transport: str = "tcp"
+    baudrate: int = 9600
+    parity: str = "N"
+    stopbits: int = 1
+    bytesize: int = 8
+    timeout_s: float | None = None
+    retries: int | None = None
+    offline_after: int | None = None
+    poll_interval_s: float | None = None
+    max_gap: int | None = None
+    max_registers_per_read: int | None = None
+
+    @property
+    def endpoint(self) -> tuple[str, str, int]:
+        """``(transport, host, port)``: devices with the same endpoint share one connection."""
+        return (self.transport, self.host, self.port)
 
 
 @dataclass(frozen=True)
 class StationSpec:
-    """One station (站房). ``devices`` is empty unless ``lifecycle == 'built'``."""
+    """One station (站房). ``devices`` is empty unless ``lifecycle == 'built'``.
+
+    ``simulated``: the station belongs to the demo fleet and is served by the simulator. A real (registered) station
+    is ``False`` and is never served by the simulator, whatever its addresses.
+    """
 
     station_id: str
     name: str
@@ -57,3 +88,4 @@ class StationSpec:
     capacity_m3_min: float
     partner: str
     devices: tuple[DeviceSpec, ...] = field(default_factory=tuple)
+    simulated: bool = False

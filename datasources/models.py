@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -34,6 +35,8 @@ class Station(Base):
     city_adcode: Mapped[str] = mapped_column(String(6), index=True)
     capacity_m3_min: Mapped[float] = mapped_column(Float, default=0.0)
     partner: Mapped[str] = mapped_column(String(128), default="")
+    #: demo fleet (served by the simulator) or a real, registered site (never simulated)
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     devices: Mapped[list["Device"]] = relationship(back_populates="station", cascade="all, delete-orphan",
@@ -41,7 +44,10 @@ class Station(Base):
 
 
 class Device(Base):
-    """A Modbus device of a station; ``model`` names its profile (``datasources/profiles``)."""
+    """A Modbus device of a station; ``model`` names its profile (``datasources/profiles``).
+
+    Transport columns: see :class:`datasources.fleet_spec.DeviceSpec` (``NULL`` overrides = poller default).
+    """
 
     __tablename__ = "devices"
     __table_args__ = (Index("ix_devices_endpoint", "host", "port", "unit_id", unique=True),)
@@ -56,6 +62,17 @@ class Device(Base):
     rated_flow_m3_min: Mapped[float] = mapped_column(Float, default=0.0)
     rated_power_kw: Mapped[float] = mapped_column(Float, default=0.0)
     specific_power_kw_per_m3_min: Mapped[float] = mapped_column(Float, default=0.0)
+    transport: Mapped[str] = mapped_column(String(16), default="tcp", server_default="tcp")
+    baudrate: Mapped[int] = mapped_column(Integer, default=9600, server_default="9600")
+    parity: Mapped[str] = mapped_column(String(1), default="N", server_default="N")
+    stopbits: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    bytesize: Mapped[int] = mapped_column(Integer, default=8, server_default="8")
+    timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    retries: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    offline_after: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    poll_interval_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_gap: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_registers_per_read: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     station: Mapped[Station] = relationship(back_populates="devices")
 

@@ -36,27 +36,30 @@ def save_fleet(engine: Engine, stations: Iterable[StationSpec], replace: bool = 
                 row = Station(station_id=spec.station_id)
                 session.add(row)
             for key in ("name", "name_en", "kind", "lifecycle", "lon", "lat", "province_adcode", "city_adcode",
-                        "capacity_m3_min", "partner"):
+                        "capacity_m3_min", "partner", "simulated"):
                 setattr(row, key, getattr(spec, key))
-            row.devices = [Device(device_id=d.device_id, kind=d.kind, model=d.model, host=d.host, port=d.port,
-                                  unit_id=d.unit_id, rated_flow_m3_min=d.rated_flow_m3_min,
-                                  rated_power_kw=d.rated_power_kw,
-                                  specific_power_kw_per_m3_min=d.specific_power_kw_per_m3_min)
-                           for d in spec.devices]
+            row.devices = [Device(**{k: getattr(d, k) for k in DEVICE_COLUMNS}) for d in spec.devices]
             session.flush()
     return len(stations)
+
+
+#: the :class:`~datasources.models.Device` columns that map 1:1 onto :class:`DeviceSpec` fields
+DEVICE_COLUMNS = ("device_id", "kind", "model", "host", "port", "unit_id", "rated_flow_m3_min", "rated_power_kw",
+                  "specific_power_kw_per_m3_min", "transport", "baudrate", "parity", "stopbits", "bytesize",
+                  "timeout_s", "retries", "offline_after", "poll_interval_s", "max_gap", "max_registers_per_read")
+
+
+def device_spec(d: Device) -> DeviceSpec:
+    """The :class:`DeviceSpec` of one SQL row."""
+    return DeviceSpec(station_id=d.station_id, **{k: getattr(d, k) for k in DEVICE_COLUMNS})
 
 
 def _to_spec(row: Station) -> StationSpec:
     return StationSpec(
         station_id=row.station_id, name=row.name, name_en=row.name_en, kind=row.kind, lifecycle=row.lifecycle,
         lon=row.lon, lat=row.lat, province_adcode=row.province_adcode, city_adcode=row.city_adcode,
-        capacity_m3_min=row.capacity_m3_min, partner=row.partner,
-        devices=tuple(DeviceSpec(device_id=d.device_id, station_id=row.station_id, kind=d.kind, model=d.model,
-                                 host=d.host, port=d.port, unit_id=d.unit_id, rated_flow_m3_min=d.rated_flow_m3_min,
-                                 rated_power_kw=d.rated_power_kw,
-                                 specific_power_kw_per_m3_min=d.specific_power_kw_per_m3_min)
-                      for d in row.devices))
+        capacity_m3_min=row.capacity_m3_min, partner=row.partner, simulated=bool(row.simulated),
+        devices=tuple(device_spec(d) for d in row.devices))
 
 
 def load_fleet(engine: Engine, province_adcode: str | None = None, city_adcode: str | None = None) -> list[StationSpec]:
