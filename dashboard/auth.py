@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, jsonify, redirect, request, session
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
@@ -716,10 +717,24 @@ def _escape(text: str) -> str:
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;"))
 
 
-def _safe_next(target: str | None) -> str:
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+def safe_next(target: str | None) -> str:
+    """``target`` if it is a path on this site, else ``"/"`` (no open redirect after login).
+
+    Browsers drop tabs and newlines from URLs and treat ``\\`` like ``/`` (WHATWG URL standard, "basic URL
+    parser"), so ``/\t/evil.example`` or ``/\\evil.example`` would leave the site as ``//evil.example``: any
+    control character or white space, a backslash, a scheme or a host makes the target unsafe.
+    """
+    if not target or not target.startswith("/") or "\\" in target:
+        return "/"
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in target):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
         return "/"
     return target
+
+
+_safe_next = safe_next
 
 
 def init_auth(server: Flask, engine: Engine, *, data_dir: str | Path | None = None, secret_key: str | None = None,
@@ -833,7 +848,13 @@ def init_auth(server: Flask, engine: Engine, *, data_dir: str | Path | None = No
     def _logout():
         user, _ = _resolve(None, None)
         if user is not None:
-            write_audit(engine, user.username, user.role, "auth.logout", f"user:{user.username}", "ok")
+            # the session cookie is signed, not stored: rotating the token is what makes a copy of it worthless
+            with Session(engine) as db_session, db_session.begin():
+                row = db_session.get(User, user.id)
+                if row is not None:
+                    row.session_token = secrets.token_hex(16)
+            write_audit(engine, user.username, user.role, "auth.logout", f"user:{user.username}", "ok",
+                        "session token rotated: this user's sessions end on every device")
         logout_user()
         session.clear()
         return jsonify({"ok": True})

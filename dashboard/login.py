@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import html
 import json
+from urllib.parse import quote
 
 from flask import Flask, Response, request
 
+from dashboard.auth import safe_next as _safe_next
 from i18n import normalize_lang, t
 
 _KEYS = ("login.title", "login.subtitle", "login.heading", "login.user", "login.password", "login.submit",
@@ -135,12 +137,6 @@ def page_lang() -> str:
     return normalize_lang(best)
 
 
-def _safe_next(target: str | None) -> str:
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
-
-
 def render(lang: str, *, error: str = "", next_url: str = "/", username: str = "", status: int = 200) -> Response:
     """The sign-in page in ``lang``."""
     e = html.escape
@@ -154,7 +150,7 @@ def render(lang: str, *, error: str = "", next_url: str = "/", username: str = "
         password=e(t("login.password", lang)), submit=e(t("login.submit", lang)), error=e(error),
         next=e(_safe_next(next_url)), username=e(username), security=e(t("login.security", lang)),
         lang_switch=e(t("login.lang_switch", lang)), footer=e(t("login.footer", lang)),
-        switch_href=e(f"/auth/login?lang={other}&next={_safe_next(next_url)}"),
+        switch_href=e(f"/auth/login?lang={other}&next={quote(_safe_next(next_url), safe='/?=&')}"),
         strings=json.dumps(strings, ensure_ascii=False).replace("</", "<\\/"))
     return Response(body, status=status, mimetype="text/html")
 

@@ -187,6 +187,40 @@ def test_password_change_ends_sessions_and_logout(web, db):
     assert [e["actor"] for e in audit(db, action="user.set_password")] == ["admin"]
 
 
+def test_logout_ends_a_copied_session_cookie(web):
+    """The session cookie is signed, not stored server-side: a copy taken before logout must not work after it."""
+    server, _clock = web
+    c = server.test_client()
+    assert login(c, "duty", "Duty#2026").status_code == 200
+    name = server.config["SESSION_COOKIE_NAME"]
+    stolen = c.get_cookie(name).value
+    thief = server.test_client()
+    thief.set_cookie(name, stolen)
+    assert thief.get("/auth/me").status_code == 200  # the copy works while the session lives
+    assert c.post("/auth/logout").json == {"ok": True}
+    assert thief.get("/auth/me").status_code == 401
+
+
+@pytest.mark.parametrize("target", ["/%09/evil.example", "/\t/evil.example", "//evil.example", "/\\evil.example",
+                                    "https://evil.example/", "/\n/evil.example", " /evil", "/%0d%0a/evil.example"])
+def test_login_never_redirects_off_site(web, target):
+    server, _clock = web
+    c = server.test_client()
+    from urllib.parse import unquote
+    r = c.post("/auth/login", data={"username": "duty", "password": "Duty#2026", "next": unquote(target)})
+    assert r.status_code in (302, 303)
+    assert r.headers["Location"] in ("/", "http://localhost/")
+    page = c.get("/auth/login", query_string={"next": unquote(target)})
+    assert b'name="next" id="cc-next" value="/"' in page.data or b'name="next" value="/"' in page.data
+
+
+def test_login_keeps_an_on_site_next(web):
+    server, _clock = web
+    c = server.test_client()
+    r = c.post("/auth/login", data={"username": "duty", "password": "Duty#2026", "next": "/?scope=city:330100"})
+    assert r.headers["Location"].endswith("/?scope=city:330100")
+
+
 def test_http_lockout_answers_423(web):
     server, _clock = web
     c = server.test_client()
