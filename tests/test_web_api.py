@@ -346,3 +346,13 @@ def test_a_poll_cycle_reaches_the_page_as_one_coalesced_delta(web, redis_client)
     got = wait_until(lambda: _received(client, "station_states"), 10)
     assert len(got) == 1 and got[0]["states"] == {s.station_id: "alarm" for s in BUILT[:3]}
     client.disconnect()
+
+
+def test_pages_cannot_be_framed_by_other_sites_and_carry_a_csp(web):
+    """Clickjacking: another site must not frame the command centre (an officer's click would acknowledge/dispatch)."""
+    app, _socketio = web
+    for path in ("/", "/auth/login", "/api/health"):
+        r = app.server.test_client().get(path)
+        assert r.headers["X-Frame-Options"] == "SAMEORIGIN", path
+        assert "frame-ancestors 'self'" in r.headers["Content-Security-Policy"], path
+        assert r.headers["X-Content-Type-Options"] == "nosniff", path

@@ -1,0 +1,43 @@
+"""HTTP security headers of every response (OWASP Secure Headers Project recommendations).
+
+* ``X-Frame-Options: SAMEORIGIN`` and CSP ``frame-ancestors 'self'``: no other site can frame the command centre and
+  trick an officer into clicking acknowledge or dispatch (clickjacking).
+* ``Content-Security-Policy``: scripts, styles, fonts and connections from this origin only. Dash's renderer is
+  started by an inline ``<script>`` and its components set inline styles, so ``'unsafe-inline'`` stays for scripts
+  and styles; ``'unsafe-eval'`` is needed by plotly.js (energy charts). Images and video may come from any
+  ``http(s)`` host: base-map tiles (``CC_TILE_URL``) and camera streams live on other hosts.
+* ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin``, a ``Permissions-Policy`` that turns off
+  camera, microphone and geolocation for the page itself.
+
+``CC_CSP`` replaces the policy (an empty value sends none) for deployments with other needs.
+"""
+from __future__ import annotations
+
+import os
+
+from flask import Flask, Response
+
+DEFAULT_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+               "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: http: https:; "
+               "media-src 'self' blob: http: https:; font-src 'self' data:; connect-src 'self' ws: wss:; "
+               "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+               "frame-ancestors 'self'")
+
+
+def install_security_headers(server: Flask) -> None:
+    """Add the headers above to every response of ``server`` (headers a view set itself are kept)."""
+    csp = os.environ.get("CC_CSP", DEFAULT_CSP)
+    headers = {"X-Frame-Options": "SAMEORIGIN", "X-Content-Type-Options": "nosniff",
+               "Referrer-Policy": "same-origin",
+               "Permissions-Policy": "camera=(), microphone=(), geolocation=()"}
+    if csp:
+        headers["Content-Security-Policy"] = csp
+
+    @server.after_request
+    def _security_headers(resp: Response) -> Response:
+        for key, value in headers.items():
+            resp.headers.setdefault(key, value)
+        return resp
+
+
+__all__ = ["DEFAULT_CSP", "install_security_headers"]
