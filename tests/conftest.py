@@ -33,6 +33,10 @@ def redis_client(redis_url):
 import os  # noqa: E402
 import uuid  # noqa: E402
 
+# Browser and API tests sign in many times a minute from 127.0.0.1; the limiter stays on (every test web process
+# runs it) at a rate they do not reach. tests/test_web_api.py checks the product's default rate on its own app.
+os.environ.setdefault("CC_LOGIN_RATE_LIMIT", "2000 per minute")
+
 PG_ADMIN_URL = os.environ.get("CC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

@@ -4,6 +4,7 @@ Everything but ``/api/health`` needs a login: the clients sign in as the demo du
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -356,3 +357,25 @@ def test_pages_cannot_be_framed_by_other_sites_and_carry_a_csp(web):
         assert r.headers["X-Frame-Options"] == "SAMEORIGIN", path
         assert "frame-ancestors 'self'" in r.headers["Content-Security-Policy"], path
         assert r.headers["X-Content-Type-Options"] == "nosniff", path
+
+
+def test_sign_in_is_rate_limited_per_client_address(database_url, redis_url, tmp_path, monkeypatch):
+    """A password guesser at one address is stopped by HTTP 429 before the password is checked; another address
+    (the duty officer's desk) still signs in."""
+    from dashboard.ratelimit import DEFAULT_LOGIN_RATE
+
+    monkeypatch.setenv("CC_LOGIN_RATE_LIMIT", DEFAULT_LOGIN_RATE)
+    app, _socketio = _make(database_url, redis_url, tmp_path, monkeypatch, start_bridge=False)
+    n = int(DEFAULT_LOGIN_RATE.split()[0])
+    octet = int.from_bytes(os.urandom(2), "big")  # the counters live in the shared test Redis: a fresh address
+    addr, desk_addr = f"10.{octet >> 8}.{octet & 255}.7", f"10.{octet >> 8}.{octet & 255}.8"
+    guesser = app.server.test_client()
+    codes = [guesser.post("/auth/login", json={"username": f"u{i}", "password": "x"},
+                          environ_base={"REMOTE_ADDR": addr}).status_code for i in range(n + 2)]
+    assert codes[:n] == [401] * n and codes[n:] == [429, 429]
+    assert "too many requests" in guesser.post("/auth/login", json={"username": "duty", "password": "Duty#2026"},
+                                               environ_base={"REMOTE_ADDR": addr}).get_json()["error"]
+    desk = app.server.test_client()
+    r = desk.post("/auth/login", json={"username": "duty", "password": "Duty#2026"},
+                  environ_base={"REMOTE_ADDR": desk_addr})
+    assert r.status_code == 200
