@@ -1,9 +1,11 @@
 """HTTP JSON endpoints: health, and the snapshots the page needs for first paint and resync.
 
 =================================  ==========================================================================
-``GET /api/health``                ``{status: "ok"|"degraded", redis: {ok, latency_ms}, database: {ok},
-                                   stations, devices_online, devices_total, newest_reading_age_s, bridge}``;
-                                   HTTP 503 when Redis or the database is down
+``GET /api/health``                ``{status: "ok"|"degraded", redis: {ok, writable, latency_ms}, database: {ok,
+                                   writable}, stations, devices_online, devices_total, newest_reading_age_s,
+                                   bridge}``; HTTP 503 (``degraded``) when Redis or the database is down or does
+                                   not accept writes (a read-only replica, a full disk, a locked SQLite file:
+                                   readings, alarms and work orders would be lost), with ``error`` saying why
 ``GET /api/stations?scope=…``      GeoJSON FeatureCollection (WGS-84) of the scope's stations with live state
 ``GET /api/stations/<id>``         station, live state, summary, devices with current values (``cc:latest``)
 ``GET /api/kpis?scope=…``          KPI payload of a region scope (same shape as the ``kpis`` socket event)
@@ -28,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from datasources.bus import now_ms
 from datasources.db import ping as db_ping
+from datasources.db import writable as db_writable
 from datasources.repository import count_stations
 from i18n import CATALOG, DEFAULT_LANG
 from layers import regions as regions_layer
@@ -39,6 +42,8 @@ from layers.live import read_summaries
 log = logging.getLogger(__name__)
 
 bp = Blueprint("cc_api", __name__)
+#: key the health check writes (expires after 60 s) to prove the bus accepts writes
+HEALTH_PROBE_KEY = "cc:health:probe"
 
 
 def _ctx():
@@ -86,9 +91,13 @@ def health():
         ctx.redis.ping()
         latency = (time.perf_counter() - t0) * 1000
         summaries = read_summaries(ctx.redis)
-        body["redis"] = {"ok": True, "latency_ms": round(latency, 2)}
+        body["redis"] = {"ok": True, "writable": True, "latency_ms": round(latency, 2)}
+        try:  # READONLY (a replica), MISCONF (snapshot failing, writes stopped), OOM (maxmemory)
+            ctx.redis.set(HEALTH_PROBE_KEY, now_ms(), ex=60)
+        except redis.ResponseError as exc:
+            body["redis"].update(writable=False, error=f"{exc.__class__.__name__}: {exc}"[:200])
     except (redis.RedisError, OSError) as exc:
-        body["redis"] = {"ok": False, "latency_ms": None, "error": exc.__class__.__name__}
+        body["redis"] = {"ok": False, "writable": False, "latency_ms": None, "error": exc.__class__.__name__}
     # database
     db_ok = db_ping(ctx.engine)
     stations = None
@@ -98,7 +107,12 @@ def health():
         except SQLAlchemyError as exc:
             db_ok = False
             body["database_error"] = exc.__class__.__name__
-    body["database"] = {"ok": db_ok}
+    body["database"] = {"ok": db_ok, "writable": False}
+    if db_ok:
+        ok, why = db_writable(ctx.engine)
+        body["database"]["writable"] = ok
+        if not ok:
+            body["database"]["error"] = why
     body["stations"] = stations
     body["devices_online"] = sum(int(s.get("devices_online") or 0) for s in summaries.values())
     body["devices_total"] = sum(int(s.get("devices_total") or 0) for s in summaries.values())
@@ -106,7 +120,7 @@ def health():
     body["newest_reading_age_s"] = round((now_ms() - newest) / 1000, 3) if newest else None
     if ctx.bridge is not None:
         body["bridge"] = ctx.bridge.status()
-    down = not body["redis"]["ok"] or not db_ok
+    down = not (body["redis"]["ok"] and body["redis"]["writable"] and db_ok and body["database"]["writable"])
     if down:
         body["status"] = "degraded"
     resp = jsonify(body)

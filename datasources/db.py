@@ -62,3 +62,33 @@ def ping(engine: Engine) -> bool:
         return True
     except Exception:  # noqa: BLE001 — any driver error means "down" for health
         return False
+
+
+def writable(engine: Engine, timeout_ms: int = 500) -> tuple[bool, str | None]:
+    """Whether the database accepts a write now: ``(True, None)`` or ``(False, reason)``.
+
+    Runs ``UPDATE stations … WHERE 1 = 0`` in a transaction that is rolled back: it changes nothing but takes the
+    write lock, so it fails on a read-only SQLite file, a SQLite file another process holds locked, a PostgreSQL hot
+    standby or ``default_transaction_read_only``. Waits at most ``timeout_ms`` for a lock (SQLite ``busy_timeout``,
+    PostgreSQL ``lock_timeout``), so a health check never hangs on the 30 s busy timeout of :func:`make_engine`.
+    """
+    sqlite = engine.dialect.name == "sqlite"
+    try:
+        with engine.connect() as conn:
+            try:
+                if sqlite:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(timeout_ms)}")
+                else:
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(timeout_ms)}ms'")
+                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = '{int(timeout_ms) * 4}ms'")
+                conn.execute(text("UPDATE stations SET station_id = station_id WHERE 1 = 0"))
+            finally:
+                conn.rollback()
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA busy_timeout = 30000")
+                    conn.commit()
+        return True, None
+    except Exception as exc:  # noqa: BLE001 — any driver error means "not writable" for health
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+        return False, reason
+

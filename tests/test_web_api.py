@@ -379,3 +379,42 @@ def test_sign_in_is_rate_limited_per_client_address(database_url, redis_url, tmp
     r = desk.post("/auth/login", json={"username": "duty", "password": "Duty#2026"},
                   environ_base={"REMOTE_ADDR": desk_addr})
     assert r.status_code == 200
+
+
+def test_health_503_when_the_bus_accepts_no_writes(database_url, tmp_path, monkeypatch):
+    """A Redis that answers PING but refuses writes (here: turned into a replica) loses every reading: degraded."""
+    server = EmbeddedRedis().start()
+    app, _ = _make(database_url, server.url, tmp_path, monkeypatch, start_bridge=False)
+    try:
+        client = app.server.test_client()
+        assert client.get("/api/health").status_code == 200
+        redis.Redis.from_url(server.url).execute_command("REPLICAOF", "127.0.0.1", "1")
+        resp = client.get("/api/health")
+        body = resp.get_json()
+        assert resp.status_code == 503 and body["status"] == "degraded"
+        assert body["redis"]["ok"] is True and body["redis"]["writable"] is False
+        assert "read only replica" in body["redis"]["error"]
+        redis.Redis.from_url(server.url).execute_command("REPLICAOF", "NO", "ONE")
+        assert client.get("/api/health").status_code == 200
+    finally:
+        server.stop()
+
+
+def test_health_503_when_the_database_is_locked(database_url, tmp_path, monkeypatch, redis_url):
+    """Another process holding the SQLite write lock: health says so at once instead of hanging on the busy timeout."""
+    import sqlite3
+
+    app, _ = _make(database_url, redis_url, tmp_path, monkeypatch, start_bridge=False)
+    client = app.server.test_client()
+    assert client.get("/api/health").get_json()["database"]["writable"] is True
+    holder = sqlite3.connect(database_url.split("///", 1)[1], isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        resp = client.get("/api/health")
+        body = resp.get_json()
+        assert resp.status_code == 503 and body["status"] == "degraded", body
+        assert body["database"] == {"ok": True, "writable": False, "error": "database is locked"}
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert client.get("/api/health").status_code == 200
