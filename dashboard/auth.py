@@ -92,6 +92,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "workorder.resolve": frozenset({"field_engineer"}),
     "control.command": frozenset({"duty_officer"}),
     "roster.duty": frozenset({"duty_officer", "admin"}),
+    # the roster with phone numbers and every engineer's workload (dispatch proposals): not for field engineers
+    "roster.view": frozenset({"duty_officer", "admin", "leader"}),
     "user.manage": frozenset({"admin"}),
     "config.update": frozenset({"admin"}),
     "audit.read": frozenset({"admin"}),

@@ -190,11 +190,19 @@ class OpsService:
         return out
 
     def orders(self, scope_raw: str | None = "nation", *, include_recent: bool = True) -> list[dict[str, Any]]:
-        """Open work orders of the scope (and those closed / cancelled in the last 24 h), newest first."""
+        """Open work orders of the scope (and those closed / cancelled in the last 24 h), newest first.
+
+        A field engineer sees only the orders assigned to them and the open, unassigned ones they may grab (seed 002:
+        least privilege), never colleagues' orders.
+        """
         self._require_view()
         ids = self.scope_station_ids(scope_raw)
         now = now_ms()
         rows = wo.list_orders(self.engine, open_only=not include_recent, limit=400, now=now)
+        user = _user()
+        if user is not None and user.role == "field_engineer":
+            rows = [o for o in rows if o["assignee_id"] == user.engineer_id
+                    or (o["assignee_id"] is None and o["state"] not in ("closed", "cancelled"))]
         keep = set(ids) if ids is not None else None
         out = []
         for o in rows:
@@ -251,8 +259,12 @@ class OpsService:
 
     def proposal(self, *, alarm_id: int | None = None, station_id: str | None = None) -> dict[str, Any]:
         """The dispatch proposal (:func:`ops.dispatch.propose` via :mod:`datasources.workorders`) with every
-        engineer's roster facts: ``{"proposal", "engineers": {id: {...}}, "station", "alarm", "open_order"}``."""
-        self._require_view()
+        engineer's roster facts: ``{"proposal", "engineers": {id: {...}}, "station", "alarm", "open_order"}``.
+
+        Raises:
+            Forbidden: a field engineer (the roster carries colleagues' phone numbers; permission ``roster.view``).
+        """
+        authorize("roster.view", target="roster")
         alarm = None
         try:
             if alarm_id is not None:

@@ -7,7 +7,7 @@
   and styles; ``'unsafe-eval'`` is needed by plotly.js (energy charts). Images and video may come from any
   ``http(s)`` host: base-map tiles (``CC_TILE_URL``) and camera streams live on other hosts.
 * ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin``, a ``Permissions-Policy`` that turns off
-  camera, microphone and geolocation for the page itself.
+  camera and microphone, and keeps geolocation for this origin only (the field page reports the engineer's position).
 
 ``CC_CSP`` replaces the policy (an empty value sends none) for deployments with other needs.
 """
@@ -29,7 +29,7 @@ def install_security_headers(server: Flask) -> None:
     csp = os.environ.get("CC_CSP", DEFAULT_CSP)
     headers = {"X-Frame-Options": "SAMEORIGIN", "X-Content-Type-Options": "nosniff",
                "Referrer-Policy": "same-origin",
-               "Permissions-Policy": "camera=(), microphone=(), geolocation=()"}
+               "Permissions-Policy": "camera=(), microphone=(), geolocation=(self)"}
     if csp:
         headers["Content-Security-Policy"] = csp
 

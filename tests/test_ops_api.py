@@ -489,3 +489,23 @@ def test_fault_to_closed_order_every_step_persisted_and_pushed(hook, web, db, fl
     assert stats["by_severity"]["1"] >= 1 and ["fire_alarm", 1] in stats["by_rule"]
     officer_sock.disconnect()
     field_sock.disconnect()
+
+
+def test_field_engineer_sees_own_and_grabbable_orders_only_and_no_roster(web, db, fleet):
+    """Least privilege: an engineer's list holds their orders and the grab pool, not colleagues' orders; the dispatch
+    proposal (the roster with every phone number) is refused and the refusal audited."""
+    app, _socketio = web
+    sts = built(fleet)
+    mine = wo.create_order(db, actor="duty", station_id=sts[0].station_id, engineer_id="E01")["id"]
+    theirs = wo.create_order(db, actor="duty", station_id=sts[1].station_id, engineer_id="E02")["id"]
+    pool = wo.create_order(db, actor="duty", station_id=sts[2].station_id, engineer_id=None)["id"]
+    engineer = login(app, "engineer")  # E01
+    ids = {o["id"] for o in engineer.get("/api/workorders").get_json()["orders"]}
+    assert ids == {mine, pool}
+    assert engineer.get(f"/api/workorders/{theirs}").status_code == 403
+    resp = engineer.get("/api/dispatch/proposal", query_string={"station_id": sts[0].station_id})
+    assert resp.status_code == 403 and "phone" not in resp.get_data(as_text=True)
+    assert ("roster.view", "engineer", "refused") in [(e["action"], e["actor"], e["result"]) for e in audit(db)]
+    duty = login(app, "duty")
+    assert {mine, theirs, pool} <= {o["id"] for o in duty.get("/api/workorders").get_json()["orders"]}
+    assert duty.get("/api/dispatch/proposal", query_string={"station_id": sts[0].station_id}).status_code == 200
