@@ -41,7 +41,7 @@ from dashboard.field import init_field_app
 from dashboard.layout import serve_layout
 from dashboard.login import install_login_page
 from dashboard.ratelimit import install_rate_limits
-from dashboard.security import install_security_headers
+from dashboard.security import install_request_limits, install_security_headers
 from dashboard.operations import init_ops
 from dashboard.ops_bridge import OpsBridge
 from datasources.cameras import cameras_blueprint
@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None, engine=None, redis_url: str | N
     init_auth(server, engine, data_dir=settings.data_dir)  # logins, roles, audit: before Dash (issue 4)
     install_login_page(server)
     install_security_headers(server)  # clickjacking, CSP, nosniff (issue 10)
+    install_request_limits(server)  # request bodies up to the import limit (issue 10)
     install_rate_limits(server, redis_url)  # sign-in attempts per client address (issue 10)
     server.register_blueprint(api_bp)
     server.register_blueprint(ops_api_bp)

@@ -10,12 +10,16 @@
   camera and microphone, and keeps geolocation for this origin only (the field page reports the engineer's position).
 
 ``CC_CSP`` replaces the policy (an empty value sends none) for deployments with other needs.
+
+Request size: :func:`install_request_limits` caps every request body at the largest import file
+(:data:`datasources.importers.MAX_BYTES`) plus 1 MiB of multipart overhead; Werkzeug refuses a larger one with HTTP
+413 before reading it, so a huge upload cannot fill the web process's memory or disk.
 """
 from __future__ import annotations
 
 import os
 
-from flask import Flask, Response
+from flask import Flask, Response, jsonify
 
 DEFAULT_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
                "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: http: https:; "
@@ -40,4 +44,19 @@ def install_security_headers(server: Flask) -> None:
         return resp
 
 
-__all__ = ["DEFAULT_CSP", "install_security_headers"]
+def install_request_limits(server: Flask, max_bytes: int | None = None) -> None:
+    """Cap request bodies at ``max_bytes`` (default: the import limit + 1 MiB); larger ones get 413 JSON."""
+    if max_bytes is None:
+        from datasources.importers import MAX_BYTES  # noqa: PLC0415
+
+        max_bytes = MAX_BYTES + (1 << 20)
+    server.config["MAX_CONTENT_LENGTH"] = int(max_bytes)
+
+    @server.errorhandler(413)
+    def _too_large(_exc):
+        resp = jsonify({"ok": False, "error": f"request larger than {max_bytes // (1 << 20)} MB"})
+        resp.status_code = 413
+        return resp
+
+
+__all__ = ["DEFAULT_CSP", "install_request_limits", "install_security_headers"]

@@ -69,6 +69,14 @@ MAX_ROWS = 1_000_000
 #: errors kept in a report (the count is always complete)
 MAX_ERRORS = 500
 COORD_DECIMALS = 7
+#: most vertices of one pipeline line. A monitored pipe segment runs from one junction or sensor to the next (a few
+#: km); 10,000 vertices is 1 m spacing over 10 km. A larger line is an error of its row (a million-vertex line would
+#: take the web process's memory and every browser that draws the city).
+MAX_LINE_VERTICES = 10_000
+#: longest CSV field, bytes: room for a line of MAX_LINE_VERTICES vertices (~25 bytes each), so that a longer line is
+#: reported as an error of its row rather than as a broken file (Python's csv default is 128 KiB)
+MAX_CSV_FIELD_BYTES = 1 << 20
+csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD_BYTES))
 BATCH_ROWS = 50_000
 
 _ID_RE = re.compile(r"[A-Za-z0-9_.\-]+")
@@ -477,8 +485,16 @@ def _parse(fld: Field, raw: Any) -> Any:
 # --------------------------------------------------------------------------- geometry parsing
 
 
+def _too_many_vertices(n: int) -> ValueError:
+    return ValueError(f"the line has {n} vertices; at most {MAX_LINE_VERTICES} are accepted (split the segment)")
+
+
 def _parse_line_text(s: str) -> list[tuple[float, float]]:
     s = s.strip()
+    # every vertex but the first is preceded by a separator: refuse before parsing a huge text
+    approx = max(s.count(","), s.count(";") + s.count("|")) + 1 if not s.startswith("{") else 0
+    if s.upper().startswith("LINESTRING") and approx > MAX_LINE_VERTICES:
+        raise _too_many_vertices(approx)
     if s.startswith("{"):
         geom = json.loads(s)
         return _line_from_geojson(geom)
@@ -494,6 +510,8 @@ def _parse_line_text(s: str) -> list[tuple[float, float]]:
         if len(xy) != 2:
             raise ValueError(f"cannot read the coordinate pair {part[:40]!r}")
         pts.append((float(xy[0]), float(xy[1])))
+        if len(pts) > MAX_LINE_VERTICES:
+            raise _too_many_vertices(len(re.split(r"[;|]", s)))
     return pts
 
 
@@ -503,6 +521,8 @@ def _line_from_geojson(geom: Mapping) -> list[tuple[float, float]]:
     coords = geom.get("coordinates")
     if not isinstance(coords, list):
         raise ValueError("LineString without coordinates")
+    if len(coords) > MAX_LINE_VERTICES:
+        raise _too_many_vertices(len(coords))
     out = []
     for c in coords:
         if not isinstance(c, (list, tuple)) or len(c) < 2:

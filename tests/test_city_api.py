@@ -145,6 +145,17 @@ def test_import_needs_a_login_and_the_right_role(app):
     assert admin.post("/api/import/shops", data={}, content_type="multipart/form-data").status_code == 400
 
 
+def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(app):
+    from datasources.importers import MAX_BYTES
+
+    http = _http(app)
+    before = _count(app, Shop)
+    resp = _upload(http, "shops", b"x" * (MAX_BYTES + (2 << 20)), "huge.csv", crs="WGS84")
+    assert resp.status_code == 413
+    assert "larger than" in resp.get_json()["error"]
+    assert _count(app, Shop) == before
+
+
 def test_enterprise_import_refreshes_the_heat_map(app):
     http = _http(app)
     scope = Scope.parse("city:310100")

@@ -298,3 +298,35 @@ def test_pipelines_from_csv_with_wkt_or_coordinate_lists(engine):
         assert haversine_m(p1[0], p1[1], 121.48, 31.235) < 1.0
         assert (w1.low_pressure_mpa, w2.low_pressure_mpa, w2.kind, w2.medium) == (0.28, 0.2, "underground", "water")
         assert w1.min_lon < w1.max_lon and w2.min_lat < w2.max_lat
+
+
+@pytest.mark.parametrize("fmt", ["geojson", "wkt", "coords"])
+def test_a_pipeline_with_too_many_vertices_is_a_row_error_and_nothing_is_written(engine, fmt):
+    """A million-vertex line would take the web process's memory and every browser drawing the city."""
+    from datasources.importers import MAX_LINE_VERTICES
+
+    n = MAX_LINE_VERTICES + 1
+    pts = [(121.47 + i * 1e-7, 31.23) for i in range(n)]
+    ok_line = [(121.47, 31.23), (121.48, 31.2304)]
+    if fmt == "geojson":
+        fc = {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "LineString", "coordinates": line},
+             "properties": {"pipeline_id": pid, "kind": "underground", "medium": "water", "name": pid,
+                            "nominal_pressure_mpa": 0.35}}
+            for pid, line in (("V1", ok_line), ("V2", pts))]}
+        body, name = json.dumps(fc).encode(), "p.geojson"
+    else:
+        def text_of(line):
+            if fmt == "wkt":
+                return '"LINESTRING (' + ", ".join(f"{x} {y}" for x, y in line) + ')",'
+            return ',"' + ";".join(f"{x},{y}" for x, y in line) + '"'
+        body = ("pipeline_id,kind,medium,name,nominal_pressure_mpa,low_pressure_mpa,geometry,coords\n"
+                + "".join(f"{pid},underground,water,{pid},0.35,,{text_of(line)}\n"
+                          for pid, line in (("V1", ok_line), ("V2", pts)))).encode()
+        name = "p.csv"
+    before = _count(engine, Pipeline)
+    rep = import_file(engine, "pipelines", body, filename=name, crs="WGS84", actor="a", role="admin")
+    assert not rep.ok
+    assert [e.row for e in rep.errors] == [3 if name == "p.csv" else 2], rep.errors
+    assert f"at most {MAX_LINE_VERTICES}" in rep.errors[0].message
+    assert _count(engine, Pipeline) == before
