@@ -40,8 +40,8 @@ def register(app, ctx) -> None:
         if sid:
             previous = joined.get("room") if isinstance(joined, dict) and joined.get("sid") == sid else None
             try:
-                ctx.enter_scope(sid, scope, previous=previous)
-                joined_out = {"sid": sid, "room": scope}
+                if ctx.enter_scope(sid, scope, previous=previous) is not None:
+                    joined_out = {"sid": sid, "room": scope}
             except ScopeError as exc:
                 log.warning("page asked for a bad scope %r: %s", scope, exc)
                 return no_update, no_update

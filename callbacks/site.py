@@ -82,8 +82,8 @@ def register(app, ctx) -> None:
         joined_out = no_update
         if sid:
             try:
-                ctx.enter_scope(sid, f"station:{station_id}", previous=joined_room)
-                joined_out = {"sid": sid, "room": f"station:{station_id}"}
+                if ctx.enter_scope(sid, f"station:{station_id}", previous=joined_room) is not None:
+                    joined_out = {"sid": sid, "room": f"station:{station_id}"}
             except ScopeError as exc:
                 log.info("site panel: %s", exc)
                 return ("cc-site cc-hidden", "", "", "—", "—", "—", "—", [], None, None)

@@ -91,11 +91,14 @@ class AppContext:
         return out
 
     # ------------------------------------------------------------------ rooms
-    def enter_scope(self, sid: str, raw_scope: Any, previous: str | None = None) -> Scope:
+    def enter_scope(self, sid: str, raw_scope: Any, previous: str | None = None) -> Scope | None:
         """Put Socket.IO client ``sid`` into the room of ``raw_scope`` and take it out of its previous room of the
         same slot (region or station): ``previous`` when given (works across web processes through the message
         queue), plus any such room this process knows the client is in.
 
+        Returns:
+            the parsed scope, or ``None`` when ``sid`` is not (or no longer) connected to this process — a page
+            that reconnects fires its join with the id of a socket that is gone; its new socket id joins again.
         Raises:
             ScopeError: the scope is invalid; nothing changes.
         """
@@ -111,15 +114,22 @@ class AppContext:
             local = []
         to_leave.update(r for r in local if r != room and r != sid and is_scope_room(r)
                         and slot_of(r) == slot_of(room))
-        for r in to_leave:
-            server.leave_room(sid, r, namespace="/")
-        server.enter_room(sid, room, namespace="/")
+        try:
+            for r in to_leave:
+                server.leave_room(sid, r, namespace="/")
+            server.enter_room(sid, room, namespace="/")
+        except (KeyError, ValueError) as exc:  # python-socketio: "sid is not connected to requested namespace"
+            log.info("socket %s is gone, not joining %s (%s)", sid, room, exc)
+            return None
         return scope
 
     def leave_scope(self, sid: str, room: str) -> None:
         """Take ``sid`` out of ``room`` (a no-op for a room it is not in)."""
         if is_scope_room(room):
-            self.socketio.server.leave_room(sid, room, namespace="/")
+            try:
+                self.socketio.server.leave_room(sid, room, namespace="/")
+            except (KeyError, ValueError):  # the socket is gone: so is its membership
+                pass
 
     def rooms_of(self, sid: str) -> list[str]:
         try:

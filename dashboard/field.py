@@ -161,8 +161,11 @@ def init_field_app(server, ctx) -> dash.Dash:
         except Forbidden:
             return no_update
         server_ = ctx.socketio.server
-        for room in (engineer_room(user.engineer_id), FIELD_ROOM):
-            server_.enter_room(sid, room, namespace="/")
+        try:
+            for room in (engineer_room(user.engineer_id), FIELD_ROOM):
+                server_.enter_room(sid, room, namespace="/")
+        except (KeyError, ValueError):  # a socket that is gone (page reconnecting): its next id joins
+            return no_update
         return {"sid": sid, "engineer_id": user.engineer_id}
 
     app.clientside_callback(

@@ -47,6 +47,8 @@ def register(socketio, ctx) -> None:
         except ScopeError as exc:
             log.info("join refused for %s: %s", sid, exc)
             return {"ok": False, "error": str(exc)}
+        if scope is None:  # disconnected while the event was in flight
+            return {"ok": False, "error": "socket disconnected"}
         try:
             if scope.is_region:
                 snap = ctx.scope_snapshot(scope)

@@ -418,3 +418,27 @@ def test_health_503_when_the_database_is_locked(database_url, tmp_path, monkeypa
         holder.execute("ROLLBACK")
         holder.close()
     assert client.get("/api/health").status_code == 200
+
+
+def test_room_join_with_a_socket_id_that_is_gone_answers_the_snapshot_not_500(web):
+    """A page that reconnects fires its join callback with the socket id of a connection this process no longer has
+    (or not yet): the snapshot still comes back, and the join is left to the next socket id."""
+    from tests.test_ops_api import dash_post
+
+    app, _socketio = web
+    http = _http(app)
+    resp = dash_post(http, [("scope-snapshot", "data"), ("joined-region", "data")],
+                     [("socket", "socketId", "gone-socket-id"), ("scope", "data", "nation")],
+                     [("joined-region", "data", {"sid": "gone-socket-id", "room": "nation"})])
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+    body = resp.get_json()["response"]
+    assert "kpis" in body["scope-snapshot"]["data"]
+    assert "joined-region" not in body  # nothing joined: no_update
+    resp = dash_post(http, [("site-panel", "className"), ("site-name", "children"), ("site-sub", "children"),
+                            ("site-kind", "children"), ("site-lifecycle", "children"), ("site-partner", "children"),
+                            ("site-capacity", "children"), ("site-devices", "children"),
+                            ("station-snapshot", "data"), ("station-joined", "data")],
+                     [("station-open", "data", BUILT[0].station_id), ("socket", "socketId", "gone-socket-id"),
+                      ("lang", "data", "zh")], [("station-joined", "data", None)])
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+    assert resp.get_json()["response"]["station-snapshot"]["data"]["station"]["id"] == BUILT[0].station_id
