@@ -259,9 +259,11 @@ def register(app, ctx) -> None:
         Output("order-list", "children"), Output("dock-n-orders", "children"), Output("orders-brief", "data"),
         Output("dock-n-orders", "className"),
         Input("scope", "data"), Input("socket", "data-workorder"), Input("ops-refresh", "data"), Input("lang", "data"),
-        Input("socket", "data-ops_resync"),
+        Input("socket", "data-ops_resync"), Input("socket", "socketId"),
     )
-    def orders_list(scope, _evt, _refresh, lang, _resync):
+    def orders_list(scope, _evt, _refresh, lang, _resync, _sid):
+        """The work-order list; re-read on every (re)connect of the socket (``socketId``), so orders created or
+        changed while the page was offline appear without a reload."""
         lang = lang or "zh"
         try:
             orders = ops.orders(scope or "nation")

@@ -239,3 +239,18 @@ def test_leader_reads_but_sees_no_action_buttons_and_mute(cc_browser, ops):
     ops.live.inject(station.station_id, "intrusion", False)
     ops.live.inject(_built(ops)[1].station_id, "flood", False)
     leader.context.close()
+
+
+def test_a_work_order_created_while_the_page_was_offline_appears_when_it_reconnects(cc_browser, ops, db):
+    """The order's push went out while the browser had no network: pub/sub does not replay it, the reconnect must."""
+    station = _built(ops)[4]
+    officer = _officer(cc_browser, ops)
+    officer.context.set_offline(True)
+    expect(officer.locator("#conn")).to_have_class(re.compile(r"cc-conn-down"), timeout=90_000)
+    order = wo.create_order(db, actor="duty", station_id=station.station_id, engineer_id=None,
+                            title="离线期间派发的工单", redis_client=ops.stack.redis)
+    officer.context.set_offline(False)
+    expect(officer.locator("#conn")).to_have_class(re.compile(r"cc-conn-live"), timeout=90_000)
+    expect(officer.locator(f"#order-list .cc-wo-row:has(.cc-wo-c-id:text-is('#{order['id']}'))")).to_have_count(
+        1, timeout=UI_TIMEOUT_MS)
+    officer.context.close()
