@@ -5,7 +5,9 @@
                                    writable}, stations, devices_online, devices_total, newest_reading_age_s,
                                    bridge}``; HTTP 503 (``degraded``) when Redis or the database is down or does
                                    not accept writes (a read-only replica, a full disk, a locked SQLite file:
-                                   readings, alarms and work orders would be lost), with ``error`` saying why
+                                   readings, alarms and work orders would be lost), or when a background
+                                   component's heartbeat (``cc:heartbeats``, e.g. the alarm engine) is older than
+                                   ``CC_HEARTBEAT_STALE_S`` (60 s): ``components: {name: {age_s, ok}}``
 ``GET /api/stations?scope=…``      GeoJSON FeatureCollection (WGS-84) of the scope's stations with live state
 ``GET /api/stations/<id>``         station, live state, summary, devices with current values (``cc:latest``)
 ``GET /api/kpis?scope=…``          KPI payload of a region scope (same shape as the ``kpis`` socket event)
@@ -22,12 +24,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from datasources.alarm_engine import HEARTBEATS_HASH
 from datasources.bus import now_ms
 from datasources.db import ping as db_ping
 from datasources.db import writable as db_writable
@@ -120,7 +124,26 @@ def health():
     body["newest_reading_age_s"] = round((now_ms() - newest) / 1000, 3) if newest else None
     if ctx.bridge is not None:
         body["bridge"] = ctx.bridge.status()
-    down = not (body["redis"]["ok"] and body["redis"]["writable"] and db_ok and body["database"]["writable"])
+    # background components (alarm engines, …) that beat after every healthy loop; a stale beat is a dead or stuck
+    # component: alarms are no longer judged, so the centre is degraded
+    stale_s = float(os.environ.get("CC_HEARTBEAT_STALE_S") or 60.0)
+    body["components"] = {}
+    try:
+        beats = ctx.redis.hgetall(HEARTBEATS_HASH) if body["redis"]["ok"] else {}
+    except (redis.RedisError, OSError):
+        beats = {}
+    for name, ts in beats.items():
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        try:
+            age_s = round((now_ms() - int(ts)) / 1000, 1)
+        except ValueError:
+            continue
+        body["components"][name] = {"age_s": age_s, "ok": age_s <= stale_s}
+    stale = sorted(n for n, c in body["components"].items() if not c["ok"])
+    if stale:
+        body["error"] = f"no heartbeat for more than {stale_s:g} s from: {', '.join(stale)}"
+    down = not (body["redis"]["ok"] and body["redis"]["writable"] and db_ok and body["database"]["writable"]) \
+        or bool(stale)
     if down:
         body["status"] = "degraded"
     resp = jsonify(body)

@@ -36,12 +36,16 @@ import redis
 from sqlalchemy import Engine
 
 from datasources.alarm_store import active_sources, apply_transitions, publish
-from datasources.bus import READINGS_STREAM, SchemaError, StationReading
+from datasources.bus import READINGS_STREAM, SchemaError, StationReading, now_ms
 from ops.alarm_rules import Evaluator, RuleSet, Transition, load_rules
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "alarms"
+
+
+#: hash ``{component: epoch ms of its last healthy loop}``; ``/api/health`` reports their age
+HEARTBEATS_HASH = "cc:heartbeats"
 
 
 def group_name(shard: tuple[int, int]) -> str:
@@ -87,6 +91,7 @@ class AlarmEngine:
         self._unacked: list[Any] = []
         self._backlog_done = False
         self._last_claim = 0.0
+        self._last_id: str | None = None  # newest stream entry id read: where a lost group is recreated
         self.stats = {"messages": 0, "readings": 0, "bad_messages": 0, "raised": 0, "cleared": 0, "db_errors": 0}
         self._started = False
 
@@ -123,7 +128,33 @@ class AlarmEngine:
 
     # ------------------------------------------------------------ processing
 
+    def _recreate_group(self, exc: Exception) -> None:
+        """The stream or the group is gone (``NOGROUP``: Redis restarted without persistence, or the group was
+        destroyed). Recreate it at the last entry this engine read, so it resumes where it stopped: entries added
+        since (by a poller writing into the new stream, whose ids are later timestamps) are delivered, none twice.
+        Pending ids of the old group cannot be acknowledged any more and are forgotten (their transitions are in
+        SQL already or are re-derived from the next readings)."""
+        start = self._last_id or "0"
+        log.warning("consumer group %s lost (%s); recreating it on %s from id %s", self.group, exc, self.stream, start)
+        try:
+            self.redis.xgroup_create(self.stream, self.group, id=start, mkstream=True)
+        except redis.exceptions.ResponseError as exc2:
+            if "BUSYGROUP" not in str(exc2):
+                raise
+        self._unacked = []
+        self._backlog_done = False
+        self.stats["groups_recreated"] = self.stats.get("groups_recreated", 0) + 1
+
     def _read(self, block_ms: int | None) -> list:
+        try:
+            return self._read_group(block_ms)
+        except redis.exceptions.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._recreate_group(exc)
+            return []
+
+    def _read_group(self, block_ms: int | None) -> list:
         if not self._backlog_done:  # own pending entries first (left by a crash of this consumer)
             resp = self.redis.xreadgroup(self.group, self.consumer, {self.stream: "0"}, count=self.batch)
             entries = resp[0][1] if resp else []
@@ -152,6 +183,7 @@ class AlarmEngine:
         out: list[Transition] = []
         for entry_id, fields in entries:
             self._unacked.append(entry_id)
+            self._last_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
             self.stats["messages"] += 1
             raw = fields.get(b"data", fields.get("data")) if fields else None
             try:
@@ -195,7 +227,12 @@ class AlarmEngine:
             raise
         self._unapplied = []
         if self._unacked:
-            self.redis.xack(self.stream, self.group, *self._unacked)
+            try:
+                self.redis.xack(self.stream, self.group, *self._unacked)
+            except redis.exceptions.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                self._recreate_group(exc)
             self._unacked = []
         for m in messages:
             self.stats["raised" if m["event"] == "raised" else "cleared"] += 1
@@ -203,12 +240,25 @@ class AlarmEngine:
 
     def run(self, stop: threading.Event, block_ms: int = 1000, on_idle=None, idle_every_s: float = 30.0) -> None:
         """Loop :meth:`poll_once` until ``stop`` is set; back off (1 s … 30 s) on Redis/database errors.
-        ``on_idle()`` is called every ``idle_every_s`` (the SLA check)."""
+        ``on_idle()`` is called every ``idle_every_s`` (the SLA check). After every healthy turn the engine's
+        heartbeat ``HSET cc:heartbeats alarms:<group> <epoch ms>`` is written (``/api/health`` reports a stale one);
+        a clean stop removes it."""
+        beat = f"alarms:{self.group}"
+        try:
+            self._loop(stop, block_ms, on_idle, idle_every_s, beat)
+        finally:  # a clean stop is not a dead engine: only a crash leaves a stale heartbeat behind
+            try:
+                self.redis.hdel(HEARTBEATS_HASH, beat)
+            except redis.exceptions.RedisError:
+                pass
+
+    def _loop(self, stop, block_ms, on_idle, idle_every_s, beat) -> None:
         backoff = 1.0
         next_idle = time.monotonic()
         while not stop.is_set():
             try:
                 self.poll_once(block_ms)
+                self.redis.hset(HEARTBEATS_HASH, beat, now_ms())
                 backoff = 1.0
             except Exception as exc:  # noqa: BLE001 — keep the engine alive; state is retried
                 log.error("alarm engine: %s: %s (retry in %.0f s)", exc.__class__.__name__, exc, backoff)

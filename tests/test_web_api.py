@@ -442,3 +442,23 @@ def test_room_join_with_a_socket_id_that_is_gone_answers_the_snapshot_not_500(we
                       ("lang", "data", "zh")], [("station-joined", "data", None)])
     assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
     assert resp.get_json()["response"]["station-snapshot"]["data"]["station"]["id"] == BUILT[0].station_id
+
+
+def test_health_503_when_the_alarm_engine_stopped_beating(web, redis_client):
+    """An alarm engine killed (SIGKILL, OOM) leaves its heartbeat behind, ageing: alarms are no longer judged."""
+    from datasources.alarm_engine import HEARTBEATS_HASH
+    from datasources.bus import now_ms
+
+    app, _socketio = web
+    client = app.server.test_client()
+    redis_client.hset(HEARTBEATS_HASH, "alarms:test-dead", now_ms())
+    try:
+        body = client.get("/api/health").get_json()
+        assert body["components"]["alarms:test-dead"]["ok"] is True
+        redis_client.hset(HEARTBEATS_HASH, "alarms:test-dead", now_ms() - 120_000)
+        resp = client.get("/api/health")
+        body = resp.get_json()
+        assert resp.status_code == 503 and body["status"] == "degraded"
+        assert body["components"]["alarms:test-dead"]["ok"] is False and "alarms:test-dead" in body["error"]
+    finally:
+        redis_client.hdel(HEARTBEATS_HASH, "alarms:test-dead")
