@@ -14,6 +14,8 @@ name                             type        content
 ``cc:alarms``                    pub/sub     alarm events (alarm engine)
 ``cc:workorders``                pub/sub     work-order events (dispatch)
 ``cc:sim:control``               pub/sub     commands to the simulated fleet (fault injection, register writes)
+``cc:control:write``             pub/sub     write requests to the pollers (remote control, see below)
+``cc:control:reply:<request>``   list        the owning poller's reply to one write request (``EXPIRE`` 60 s)
 ===============================  ==========  ==========================================================
 
 Message schema, version 1 (``v: 1``). Timestamps are epoch milliseconds UTC. Units are in the value names
@@ -33,11 +35,33 @@ Message schema, version 1 (``v: 1``). Timestamps are epoch milliseconds UTC. Uni
     }
 
 A device that did not answer has ``online: false``, its last ``values`` omitted (``{}``) and ``error`` set.
+A float that decoded to NaN/±inf is left out of ``values`` (JSON has no NaN), named in ``error`` and *deleted* from
+``cc:latest:<device>`` (``HDEL``) so no stale number stays there.
+
+Write requests (remote control over the poller's own Modbus connection — single-connection gateways accept one TCP
+client only). ``PUBLISH cc:control:write`` with::
+
+    {"v": 1, "request_id": "5f0c…", "device_id": "ST0001-C1",
+     "writes": [{"name": "run_command", "value": 1}],          # profile register names, engineering values
+     "read": ["run_state"],                                      # registers read back after writing (may be [])
+     "reply_to": "cc:control:reply:5f0c…"}
+
+Only the poller whose shard owns the device acts: it checks each register exists and is ``writable`` and that the
+value fits its type (:func:`datasources.modbus_codec.encode`), writes coils (function 5) / holding registers
+(function 16) through the device's endpoint under the same per-request lock as its reads, reads back ``read``, then
+``RPUSH reply_to <reply>`` and ``EXPIRE reply_to 60``::
+
+    {"v": 1, "request_id": "5f0c…", "ok": true, "error": null, "values": {"run_state": 2}}
+
+``ok: false`` carries the reason in ``error`` (refused value, unknown register, no response…). A request for a device
+no poller owns gets no reply: :func:`request_write` raises ``TimeoutError``.
 """
 from __future__ import annotations
 
 import json
+import math
 import time
+import uuid
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable
 
@@ -51,6 +75,8 @@ SUMMARY_HASH = "cc:summary"
 ALARMS_CHANNEL = "cc:alarms"
 WORKORDERS_CHANNEL = "cc:workorders"
 SIM_CONTROL_CHANNEL = "cc:sim:control"
+CONTROL_WRITE_CHANNEL = "cc:control:write"
+CONTROL_REPLY_PREFIX = "cc:control:reply:"
 
 #: station live states, in order of display precedence (DESIGN.md; issue 2 "coloured by live state")
 STATION_STATES = ("alarm", "offline", "running", "idle", "not_built")
@@ -84,6 +110,8 @@ class DeviceReading:
     ts_ms: int
     values: dict[str, float | int] = field(default_factory=dict)
     error: str | None = None
+    #: value names that decoded to NaN/±inf this cycle: deleted from ``cc:latest`` (not part of the JSON message)
+    nonfinite: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass
@@ -118,7 +146,10 @@ class StationReading:
     type: str = "station_reading"
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), allow_nan=False)
+        obj = asdict(self)
+        for dev in obj["devices"]:
+            dev.pop("nonfinite", None)
+        return json.dumps(obj, separators=(",", ":"), allow_nan=False)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> "StationReading":
@@ -145,7 +176,7 @@ class StationReading:
             if not isinstance(obj.get(key), typ):
                 raise SchemaError(f"station_reading.{key} missing or not {typ.__name__}")
         try:
-            devices = [DeviceReading(**d) for d in obj["devices"]]
+            devices = [DeviceReading(**{k: v for k, v in d.items() if k != "nonfinite"}) for d in obj["devices"]]
             summary = StationSummary(**obj["summary"])
         except TypeError as exc:
             raise SchemaError(f"station_reading device/summary fields: {exc}") from exc
@@ -153,8 +184,17 @@ class StationReading:
                    seq=int(obj.get("seq", 0)))
 
 
+def _nonfinite_names(dev: DeviceReading) -> list[str]:
+    """Value names to delete from ``cc:latest``: ``dev.nonfinite`` plus any NaN/inf still in ``values``."""
+    names = list(dev.nonfinite)
+    names += [k for k, v in dev.values.items() if isinstance(v, float) and not math.isfinite(v) and k not in names]
+    return names
+
+
 def _latest_mapping(station_id: str, dev: DeviceReading) -> dict[str, str]:
-    mapping = {k: repr(v) if isinstance(v, float) else str(v) for k, v in dev.values.items()}
+    """``cc:latest`` fields of one device; NaN/inf values are left out (:func:`_nonfinite_names` deletes them)."""
+    mapping = {k: repr(v) if isinstance(v, float) else str(v) for k, v in dev.values.items()
+               if not (isinstance(v, float) and not math.isfinite(v))}
     mapping.update({"_ts_ms": str(dev.ts_ms), "_online": "1" if dev.online else "0",
                     "_station_id": station_id, "_error": dev.error or ""})
     return mapping
@@ -180,6 +220,9 @@ def write_cycle(client, readings: Iterable[StationReading], stream_maxlen: int =
         payload = reading.to_json()
         for dev in reading.devices:
             pipe.hset(latest_key(dev.device_id), mapping=_latest_mapping(reading.station_id, dev))
+            gone = _nonfinite_names(dev)
+            if gone:
+                pipe.hdel(latest_key(dev.device_id), *gone)
         pipe.hset(SUMMARY_HASH, reading.station_id, json.dumps(asdict(reading.summary), separators=(",", ":")))
         pipe.xadd(READINGS_STREAM, {"data": payload}, maxlen=stream_maxlen, approximate=True)
         pipe.publish(readings_channel(reading.station_id), payload)
@@ -214,7 +257,7 @@ def parse_latest(mapping: dict) -> dict[str, Any]:
 
 # field names in declaration order (what ``asdict`` emits), for the fast serialisers below
 _STATION_FIELDS = tuple(f.name for f in fields(StationReading))
-_DEVICE_FIELDS = tuple(f.name for f in fields(DeviceReading))
+_DEVICE_FIELDS = tuple(f.name for f in fields(DeviceReading) if f.name != "nonfinite")
 _SUMMARY_FIELDS = tuple(f.name for f in fields(StationSummary))
 
 
@@ -257,6 +300,9 @@ async def write_cycle_async(client, readings: Iterable[StationReading], stream_m
         payload = reading_json(reading)
         for dev in reading.devices:
             pipe.hset(latest_key(dev.device_id), mapping=_latest_mapping(reading.station_id, dev))
+            gone = _nonfinite_names(dev)
+            if gone:
+                pipe.hdel(latest_key(dev.device_id), *gone)
         pipe.hset(SUMMARY_HASH, reading.station_id, summary_json(reading.summary))
         pipe.xadd(READINGS_STREAM, {"data": payload}, maxlen=stream_maxlen, approximate=True)
         pipe.publish(readings_channel(reading.station_id), payload)
@@ -264,3 +310,69 @@ async def write_cycle_async(client, readings: Iterable[StationReading], stream_m
     if n:
         await pipe.execute()
     return n
+
+
+# ------------------------------------------------------------------------------------------------ write requests
+def parse_write_request(raw: str | bytes | dict) -> dict[str, Any]:
+    """Validate a ``cc:control:write`` request (schema in the module docstring) and return it as a dict.
+
+    Raises:
+        ValueError: not JSON, wrong version, or a missing/mistyped field (the message names it).
+    """
+    try:
+        obj = json.loads(raw) if not isinstance(raw, dict) else raw
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"write request is not JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise ValueError("write request must be a JSON object")
+    if obj.get("v") != SCHEMA_VERSION:
+        raise ValueError(f"write request version {obj.get('v')!r} is not {SCHEMA_VERSION}")
+    for key in ("request_id", "device_id", "reply_to"):
+        if not isinstance(obj.get(key), str) or not obj[key]:
+            raise ValueError(f"write request.{key} missing or not a non-empty string")
+    writes = obj.get("writes")
+    if not isinstance(writes, list):
+        raise ValueError("write request.writes missing or not a list")
+    for i, w in enumerate(writes):
+        if not isinstance(w, dict) or not isinstance(w.get("name"), str):
+            raise ValueError(f"write request.writes[{i}].name missing or not a string")
+        v = w.get("value")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"write request.writes[{i}].value {v!r} is not a finite number")
+    read = obj.get("read", [])
+    if not isinstance(read, list) or not all(isinstance(n, str) for n in read):
+        raise ValueError("write request.read must be a list of register names")
+    obj["read"] = read
+    return obj
+
+
+def request_write(redis_client, device_id: str, writes: Iterable[tuple[str, float] | dict],
+                  read: Iterable[str] = (), timeout_s: float = 5.0) -> dict[str, Any]:
+    """Ask the poller owning ``device_id`` to write registers over its own connection and wait for its reply.
+
+    Args:
+        redis_client: a sync ``redis.Redis``.
+        writes: ``(name, value)`` pairs or ``{"name", "value"}`` dicts; values in engineering units (as on the bus).
+        read: register names read back after the writes.
+        timeout_s: how long to wait for the reply, seconds (rounded up to whole seconds for BLPOP, at least 1).
+    Returns:
+        the reply: ``{"v": 1, "request_id", "ok": True, "error": None, "values": {name: value}}``.
+    Raises:
+        TimeoutError: no poller answered within ``timeout_s`` (nobody owns the device, or the poller is down).
+        ValueError: the poller refused or failed the write (``error`` of the reply), or a malformed argument.
+        redis.exceptions.ConnectionError: Redis unreachable.
+    """
+    items = [w if isinstance(w, dict) else {"name": w[0], "value": w[1]} for w in writes]
+    request_id = uuid.uuid4().hex
+    reply_to = f"{CONTROL_REPLY_PREFIX}{request_id}"
+    req = parse_write_request({"v": SCHEMA_VERSION, "request_id": request_id, "device_id": device_id,
+                               "writes": items, "read": list(read), "reply_to": reply_to})
+    redis_client.publish(CONTROL_WRITE_CHANNEL, json.dumps(req, separators=(",", ":"), allow_nan=False))
+    got = redis_client.blpop([reply_to], timeout=max(1, math.ceil(timeout_s)))
+    if got is None:
+        raise TimeoutError(f"no poller answered for device {device_id} within {timeout_s:g} s")
+    redis_client.delete(reply_to)
+    reply = json.loads(got[1])
+    if not reply.get("ok"):
+        raise ValueError(f"write to {device_id} refused: {reply.get('error')}")
+    return reply

@@ -207,3 +207,54 @@ def test_stream_maxlen_is_approximately_bounded(redis_url, redis_client, mode):
     assert redis_client.hlen(bus.SUMMARY_HASH) == batches * per_batch
     newest = StationReading.from_json(redis_client.xrevrange(bus.READINGS_STREAM, count=1)[0][1][b"data"])
     assert newest.station_id == f"ST{batches - 1:02d}{per_batch - 1:02d}"
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_nonfinite_value_clears_the_stale_number_in_latest(redis_url, redis_client, mode):
+    summary = StationSummary(state="running")
+    good = StationReading("ST9", 1, [DeviceReading("ST9-F1", "flow_meter", "m", True, 1,
+                                                   {"flow_m3_min": 12.5, "pressure_mpa": 0.6})], summary)
+    bad = StationReading("ST9", 2, [DeviceReading("ST9-F1", "flow_meter", "m", True, 2, {"pressure_mpa": 0.61},
+                                                  "non-finite value(s) omitted: flow_m3_min=nan",
+                                                  nonfinite=("flow_m3_min",))], summary)
+
+    def write(r):
+        if mode == "sync":
+            return bus.write_cycle(redis_client, [r])
+        client = redis.asyncio.Redis.from_url(redis_url)
+
+        async def go():
+            try:
+                return await bus.write_cycle_async(client, [r])
+            finally:
+                await client.aclose()
+        return asyncio.run(go())
+
+    write(good)
+    assert redis_client.hget(bus.latest_key("ST9-F1"), "flow_m3_min") == b"12.5"
+    write(bad)
+    latest = bus.parse_latest(redis_client.hgetall(bus.latest_key("ST9-F1")))
+    assert "flow_m3_min" not in latest["values"] and latest["values"]["pressure_mpa"] == pytest.approx(0.61)
+    assert "nonfinite" not in bad.to_json() and bus.reading_json(bad) == bad.to_json()
+
+
+@pytest.mark.parametrize("obj,field", [
+    ({"v": 2}, "version"),
+    ({"v": 1, "request_id": "r", "device_id": "", "writes": [], "reply_to": "x"}, "device_id"),
+    ({"v": 1, "request_id": "r", "device_id": "D", "writes": {}, "reply_to": "x"}, "writes"),
+    ({"v": 1, "request_id": "r", "device_id": "D", "writes": [{"name": "a", "value": "1"}], "reply_to": "x"},
+     "writes[0].value"),
+    ({"v": 1, "request_id": "r", "device_id": "D", "writes": [{"name": "a", "value": float("nan")}],
+      "reply_to": "x"}, "writes[0].value"),
+    ({"v": 1, "request_id": "r", "device_id": "D", "writes": [], "read": "a", "reply_to": "x"}, "read"),
+])
+def test_parse_write_request_rejects(obj, field):
+    with pytest.raises(ValueError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        bus.parse_write_request(obj)
+
+
+def test_request_write_times_out_when_nobody_owns_the_device(redis_client):
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError, match="no poller answered for device ST1-C1 within 1 s"):
+        bus.request_write(redis_client, "ST1-C1", [("run_command", 1)], timeout_s=1)
+    assert time.monotonic() - t0 < 3

@@ -8,8 +8,9 @@ import pytest
 
 from datasources.modbus_codec import (MAX_REGISTERS_PER_READ, DecodeError, decode, decode_block, encode,
                                       plan_blocks)
-from datasources.profiles import (DATA_TYPES, DEVICE_KINDS, PROFILE_DIR, ProfileError, RegisterSpec,
-                                  default_profiles, load_profile, load_profiles, profile_from_dict)
+from datasources.profiles import (DATA_TYPES, DEVICE_KINDS, NUMERIC_TYPES, PROFILE_DIR, ProfileError, RegisterSpec,
+                                  default_profiles, load_profile, load_profiles, load_profiles_lenient,
+                                  profile_from_dict, profiles_dir)
 
 # ---------------------------------------------------------------------------------------------- packaged files
 PACKAGED = sorted(PROFILE_DIR.glob("*.yaml"))
@@ -139,13 +140,16 @@ def spec(data_type: str, word_order: str = "big", scale: float = 1.0, offset: fl
                         word_order=word_order, scale=scale, offset=offset)
 
 
-NUMERIC = [t for t in DATA_TYPES if t != "bool"]
+NUMERIC = list(NUMERIC_TYPES)
 VALUES = {
     "int16": [0, 1, -1, -32768, 32767, -1234],
     "uint16": [0, 1, 65535, 40000],
     "int32": [0, -1, -(2**31), 2**31 - 1, -123456789, 70000],
     "uint32": [0, 1, 2**32 - 1, 305419896, 65536],
     "float32": [0.0, -2.25, 1.5, 3.0e6, -1.0e-3, 123.456],
+    "int64": [0, -1, -(2**63), 2**63 - 1, -1234567890123],
+    "uint64": [0, 1, 2**64 - 1, 0x0123456789ABCDEF],
+    "float64": [0.0, -2.25, 1.0e300, -1.0e-300, 123.456789012345],
 }
 
 
@@ -157,7 +161,7 @@ def test_codec_round_trip_raw(data_type, word_order):
         words = encode(s, value)
         assert len(words) == DATA_TYPES[data_type] and all(0 <= w <= 0xFFFF for w in words)
         back = decode(s, words)
-        if data_type == "float32":
+        if data_type.startswith("float"):
             assert back == pytest.approx(value, rel=1e-6, abs=1e-9)
         else:
             assert back == value and isinstance(back, int)
@@ -168,7 +172,7 @@ def test_codec_round_trip_raw(data_type, word_order):
 @pytest.mark.parametrize("scale,offset", [(0.1, 0.0), (0.001, -5.0), (10.0, 273.15), (-0.5, 1.0)])
 def test_codec_round_trip_scaled(data_type, word_order, scale, offset):
     s = spec(data_type, word_order, scale, offset)
-    signed = data_type in ("int16", "int32", "float32")
+    signed = data_type in ("int16", "int32", "float32", "int64", "float64")
     raws = [0, 7, 1234] + ([-1, -1234] if signed else [])
     for raw in raws:
         value = raw * scale + offset
@@ -263,3 +267,147 @@ def test_plan_blocks_respects_the_modbus_read_limit():
     blocks = plan_blocks(_profile(regs))
     assert len(blocks) == 2 and all(b.count <= MAX_REGISTERS_PER_READ for b in blocks)
     assert sum(len(b.specs) for b in blocks) == 100
+
+
+# ------------------------------------------------------------------------- byte orders, strings, bit fields, roles
+def ospec(data_type: str, byte_order: str, word_order: str, **kw) -> RegisterSpec:
+    return RegisterSpec(name="v", register_type="holding", address=0, data_type=data_type, word_order=word_order,
+                        byte_order=byte_order, **kw)
+
+
+#: 0x11223344 as the four orders put it on the wire (words written by hand)
+ORDERS = {("big", "big"): [0x1122, 0x3344],       # ABCD
+          ("big", "little"): [0x3344, 0x1122],    # CDAB
+          ("little", "big"): [0x2211, 0x4433],    # BADC
+          ("little", "little"): [0x4433, 0x2211]}  # DCBA
+
+
+@pytest.mark.parametrize("byte_order,word_order", list(ORDERS))
+def test_four_byte_word_orders(byte_order, word_order):
+    words = ORDERS[(byte_order, word_order)]
+    assert decode(ospec("uint32", byte_order, word_order), words) == 0x11223344
+    assert encode(ospec("uint32", byte_order, word_order), 0x11223344) == words
+    f = ospec("float32", byte_order, word_order)
+    assert decode(f, encode(f, -2.25)) == -2.25
+    u64 = ospec("uint64", byte_order, word_order)
+    w64 = encode(u64, 0x1122334455667788)
+    assert decode(u64, w64) == 0x1122334455667788
+    assert w64[0] == {("big", "big"): 0x1122, ("big", "little"): 0x7788, ("little", "big"): 0x2211,
+                      ("little", "little"): 0x8877}[(byte_order, word_order)]
+    assert decode(ospec("int16", byte_order, word_order), [0xFEFF if byte_order == "little" else 0xFFFE]) == -2
+
+
+def test_string_decode_and_encode():
+    s = RegisterSpec(name="serial", register_type="holding", address=0, data_type="string", length=4)
+    assert s.count == 4
+    words = [0x4142, 0x4320, 0x0000, 0x0000]  # "ABC " + NULs
+    assert decode(s, words) == "ABC"
+    assert decode(s, encode(s, "空压")) == "空压"  # UTF-8: 6 bytes in 4 registers
+    with pytest.raises(DecodeError, match="does not fit"):
+        encode(s, "123456789")
+    little = RegisterSpec(name="serial", register_type="holding", address=0, data_type="string", length=2,
+                          byte_order="little")
+    assert decode(little, [0x4241, 0x2044]) == "ABD"
+
+
+def test_bit_fields_share_a_register():
+    prof = _profile([
+        {"name": "running", "register_type": "input", "address": 5, "data_type": "uint16", "bit": 0},
+        {"name": "fault", "register_type": "input", "address": 5, "data_type": "uint16", "bit": 15},
+        {"name": "warn", "register_type": "input", "address": 5, "data_type": "uint16", "bit": 3, "decimals": 0},
+        {"name": "temp_c", "register_type": "input", "address": 6, "data_type": "int16", "scale": 0.1},
+    ])
+    (block,) = plan_blocks(prof)
+    assert (block.start, block.count) == (5, 2)
+    assert decode_block(block, [0x8001, 215]) == {"running": 1, "fault": 1, "warn": 0, "temp_c": pytest.approx(21.5)}
+    assert prof.register("warn").decimals == 0
+
+
+@pytest.mark.parametrize("regs,msg", [
+    ([{"name": "a", "register_type": "input", "address": 5, "data_type": "uint16", "bit": 1},
+      {"name": "b", "register_type": "input", "address": 5, "data_type": "uint16", "bit": 1}], "bit 1 overlaps 'a'"),
+    ([{"name": "a", "register_type": "input", "address": 5, "data_type": "uint16"},
+      {"name": "b", "register_type": "input", "address": 5, "data_type": "uint16", "bit": 1}], "overlaps 'a'"),
+    ([{"name": "a", "register_type": "input", "address": 5, "data_type": "uint16", "bit": 1},
+      {"name": "b", "register_type": "input", "address": 4, "data_type": "uint32"}], "overlaps 'a'"),
+    ([{"name": "a", "register_type": "input", "address": 5, "data_type": "uint32", "bit": 1}], "registers[0].bit"),
+    ([{"name": "a", "register_type": "input", "address": 5, "data_type": "uint16", "bit": 16}], "registers[0].bit"),
+    ([{"name": "a", "register_type": "holding", "address": 5, "data_type": "uint16", "bit": 2, "writable": True}],
+     "registers[0].writable"),
+    ([{"name": "a", "register_type": "holding", "address": 5, "data_type": "string"}], "registers[0].length"),
+    ([{"name": "a", "register_type": "holding", "address": 5, "data_type": "uint16", "length": 2}],
+     "registers[0].length"),
+    ([{"name": "a", "register_type": "holding", "address": 5, "data_type": "string", "length": 2, "scale": 0.1}],
+     "registers[0].scale"),
+    ([{"name": "a", "register_type": "holding", "address": 5, "data_type": "uint16", "byte_order": "middle"}],
+     "registers[0].byte_order"),
+    ([{"name": "a", "register_type": "holding", "address": 5, "data_type": "uint16", "decimals": -1}],
+     "registers[0].decimals"),
+    ([{"name": "a", "register_type": "holding", "address": 5, "data_type": "uint16", "role": "Run Command"}],
+     "registers[0].role"),
+    ([{"name": "a", "register_type": "coil", "address": 5, "role": "run_command"},
+      {"name": "b", "register_type": "coil", "address": 6, "role": "run_command"}], "registers[1].role"),
+])
+def test_new_fields_validated_naming_file_and_field(regs, msg):
+    with pytest.raises(ProfileError, match=r"m\.yaml") as err:
+        _profile(regs)
+    assert msg in str(err.value)
+
+
+def test_roles_of_packaged_profiles():
+    profs = default_profiles()
+    for model in ("cc-fixed-speed-compressor", "cc-variable-speed-compressor"):
+        p = profs[model]
+        assert p.by_role("run_command").name == "run_command" and p.by_role("run_command").writable
+        assert p.by_role("load_enable").name == "load_enable"
+        assert p.by_role("run_state").name == "run_state"
+    assert profs["cc-station-io"].by_role("occupancy").name == "occupancy"
+    assert profs["cc-station-io"].by_role("run_command") is None
+
+
+def test_plan_blocks_max_registers_per_read():
+    prof = _profile([{"name": f"r{i}", "register_type": "holding", "address": i, "data_type": "uint32"}
+                     for i in range(0, 40, 2)])
+    assert [(b.start, b.count) for b in plan_blocks(prof, max_registers_per_read=16)] == [(0, 16), (16, 16),
+                                                                                           (32, 8)]
+    with pytest.raises(ValueError, match="max_registers_per_read"):
+        plan_blocks(prof, max_registers_per_read=1)
+
+
+# ------------------------------------------------------------------------------------------ profiles folder
+def test_load_profiles_lenient_skips_the_invalid_file(tmp_path, caplog):
+    good = (PROFILE_DIR / "dryer.yaml").read_text(encoding="utf-8")
+    (tmp_path / "a_good.yaml").write_text(good, encoding="utf-8")
+    (tmp_path / "b_bad.yaml").write_text(good.replace("data_type: int16", "data_type: float", 1), encoding="utf-8")
+    (tmp_path / "c_dup.yaml").write_text(good, encoding="utf-8")
+    (tmp_path / "d_other.yaml").write_text(textwrap.dedent("""
+        model: test-other
+        kind: flow_meter
+        registers:
+          - {name: flow_m3_min, register_type: input, address: 0, data_type: float32}
+        """), encoding="utf-8")
+    with caplog.at_level("ERROR", logger="datasources.profiles"):
+        profs, errors = load_profiles_lenient(tmp_path)
+    assert sorted(profs) == ["cc-refrigerated-dryer", "test-other"]
+    assert len(errors) == 2
+    assert "b_bad.yaml" in errors[0] and "data_type" in errors[0] and "'float'" in errors[0]
+    assert "c_dup.yaml" in errors[1] and "already declared" in errors[1]
+    assert any("b_bad.yaml" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ProfileError, match="b_bad.yaml"):
+        load_profiles(tmp_path)  # the strict loader still refuses the folder
+
+
+def test_load_profiles_lenient_missing_folder(tmp_path):
+    profs, errors = load_profiles_lenient(tmp_path / "nope")
+    assert profs == {} and "does not exist" in errors[0]
+
+
+def test_profiles_dir_from_env(tmp_path, monkeypatch):
+    monkeypatch.delenv("CC_PROFILES_DIR", raising=False)
+    assert profiles_dir() == PROFILE_DIR
+    monkeypatch.setenv("CC_PROFILES_DIR", str(tmp_path))
+    assert profiles_dir() == tmp_path
+    (tmp_path / "x.yaml").write_text("model: x\nkind: dryer\nregisters:\n"
+                                     "  - {name: a_c, register_type: input, address: 0, data_type: int16}\n",
+                                     encoding="utf-8")
+    assert list(load_profiles_lenient()[0]) == ["x"]
