@@ -30,9 +30,11 @@ from flask import Flask
 from flask_socketio import SocketIO
 
 from dashboard import ops_sockets, sockets
+from dashboard.admin import bp as admin_bp
 from dashboard.api import bp as api_bp
 from dashboard.api_city import bp as city_api_bp
 from dashboard.api_ops import bp as ops_api_bp
+from dashboard.api_registry import bp as registry_api_bp
 from dashboard.auth import init_auth
 from dashboard.bridge import LiveBridge
 from dashboard.city_live import PipeEmitter
@@ -107,6 +109,8 @@ def create_app(settings: Settings | None = None, engine=None, redis_url: str | N
     server.register_blueprint(api_bp)
     server.register_blueprint(ops_api_bp)
     server.register_blueprint(city_api_bp)  # drill-down figures, city layers, heat, search, import (issue 3)
+    server.register_blueprint(registry_api_bp)  # station / device registry (real sites)
+    server.register_blueprint(admin_bp)  # /admin/devices
     server.register_blueprint(cameras_blueprint(engine))  # /cameras/<id>/stream.mjpg, snapshot.jpg
     sockets.register(socketio, ctx)
     ops_sockets.register(socketio, ctx)

@@ -343,7 +343,8 @@ def generate_history(engine: Engine, stations: Iterable[StationSpec], *, seed: i
 
 def run_history(settings, days: int = 365, replace: bool = False, seed: int | None = None) -> HistoryReport:
     """CLI hook (e.g. ``python -m dashboard history [--days N] [--replace]``): migrate the database and write demo
-    history for the fleet stored in SQL (:func:`datasources.repository.load_fleet`), ending at the current hour.
+    history for the demo (``simulated``) stations stored in SQL, ending at the current hour; registered (real)
+    sites keep only their recorded history.
 
     Args:
         settings: a :class:`datasources.settings.Settings` (``database_url``, ``seed``).
@@ -357,7 +358,8 @@ def run_history(settings, days: int = 365, replace: bool = False, seed: int | No
     migrate(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
-        return generate_history(engine, load_fleet(engine), seed=settings.seed if seed is None else seed,
+        demo = [s for s in load_fleet(engine) if s.simulated]  # registered sites have real history only
+        return generate_history(engine, demo, seed=settings.seed if seed is None else seed,
                                 days=days, replace=replace)
     finally:
         engine.dispose()

@@ -11,21 +11,73 @@ from datasources.fleet_spec import DeviceSpec, StationSpec
 from datasources.models import Device, Station
 
 
+class FleetConflict(ValueError):
+    """Seeding would overwrite or steal from a real (registered) site; nothing was written.
+
+    Attributes:
+        conflicts: one human-readable line per conflict (station id reused, endpoint taken).
+    """
+
+    def __init__(self, conflicts: list[str]):
+        self.conflicts = list(conflicts)
+        more = f" (+{len(conflicts) - 10} more)" if len(conflicts) > 10 else ""
+        super().__init__("the simulated fleet conflicts with registered sites: " + "; ".join(conflicts[:10]) + more)
+
+
+def _norm_host(host: str) -> str:
+    h = (host or "").strip().lower()
+    return "127.0.0.1" if h in ("localhost", "::1", "0.0.0.0") else h
+
+
+def _sim_conflicts(session: Session, stations: list[StationSpec]) -> list[str]:
+    """Simulated ``stations`` against the real ones in SQL: a reused station id, or a real device whose
+    ``(host, port)`` a simulated device would take (the simulator binds that port and would answer for it)."""
+    sim = [s for s in stations if s.simulated]
+    if not sim:
+        return []
+    out: list[str] = []
+    real_ids = set(session.scalars(select(Station.station_id).where(Station.simulated.is_(False))))
+    for s in sim:
+        if s.station_id in real_ids:
+            out.append(f"station id {s.station_id} belongs to a registered site")
+    real_eps: dict[tuple[str, int], str] = {}
+    for dev_id, host, port, transport in session.execute(
+            select(Device.device_id, Device.host, Device.port, Device.transport)
+            .join(Station, Station.station_id == Device.station_id).where(Station.simulated.is_(False))):
+        if transport != "rtu":
+            real_eps.setdefault((_norm_host(host), port), dev_id)
+    seen: set[tuple[str, int]] = set()
+    for s in sim:
+        for d in s.devices:
+            ep = (_norm_host(d.host), d.port)
+            if ep in real_eps and ep not in seen:
+                seen.add(ep)
+                out.append(f"{d.host}:{d.port} is used by registered device {real_eps[ep]} "
+                           f"(move the simulator with CC_SIM_HOST / CC_SIM_BASE_PORT)")
+    return out
+
+
 def save_fleet(engine: Engine, stations: Iterable[StationSpec], replace: bool = False) -> int:
     """Insert or update stations and their devices in one transaction.
 
     Args:
-        replace: delete every station not in ``stations`` first (used when re-seeding the simulated fleet).
+        replace: delete every **simulated** station not in ``stations`` first (re-seeding the demo fleet). Real
+            (registered, ``simulated=False``) stations are never deleted here.
     Returns:
         number of stations written.
     Raises:
+        FleetConflict: a simulated station would reuse a registered station's id, or a simulated device the
+            ``(host, port)`` of a registered device; nothing is written.
         sqlalchemy.exc.IntegrityError: e.g. two devices on the same host/port/unit id; nothing is written.
     """
     stations = list(stations)
     with Session(engine) as session, session.begin():
+        conflicts = _sim_conflicts(session, stations)
+        if conflicts:
+            raise FleetConflict(conflicts)
         if replace:
             keep = {s.station_id for s in stations}
-            existing = set(session.scalars(select(Station.station_id)))
+            existing = set(session.scalars(select(Station.station_id).where(Station.simulated.is_(True))))
             gone = existing - keep
             if gone:
                 session.execute(delete(Device).where(Device.station_id.in_(gone)))

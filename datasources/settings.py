@@ -15,6 +15,10 @@ CC_STATIONS       number of stations of the simulated fleet                     
 CC_SIM_HOST       host the simulator binds and the fleet's devices point to       127.0.0.1
 CC_SIM_BASE_PORT  first TCP port of the simulator's Modbus servers                15020
 CC_STREAM_MAXLEN  approximate bound of the ``cc:readings`` stream, entries        200000
+CC_SIMULATOR      1: ``run`` starts the simulator and seeds the demo fleet; 0: a    1
+                  real-sites-only deployment (no simulator, no demo pipe sensors,
+                  no demo fleet; the city demo layers may still be seeded)
+CC_PROFILES_DIR   folder of device profile files (``datasources.profiles``)       packaged profiles
 ================  ==============================================================  =========================
 """
 from __future__ import annotations
@@ -32,6 +36,18 @@ def _env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:  # clear error naming the variable
         raise ValueError(f"environment variable {name}={raw!r} is not a number") from exc
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    key = raw.strip().lower()
+    if key in ("1", "true", "yes", "on"):
+        return True
+    if key in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"environment variable {name}={raw!r} is not a boolean (1/0, true/false, yes/no, on/off)")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -58,6 +74,10 @@ class Settings:
     sim_host: str = "127.0.0.1"
     sim_base_port: int = 15020
     stream_maxlen: int = 200_000
+    #: ``CC_SIMULATOR``: run the simulator and seed the demo fleet (``run``)
+    simulator: bool = True
+    #: ``CC_PROFILES_DIR``: device profile folder, ``None`` = the packaged one
+    profiles_dir: Path | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -65,7 +85,7 @@ def load_settings() -> Settings:
     """Read the environment into a :class:`Settings`.
 
     Raises:
-        ValueError: a numeric variable does not parse; the message names the variable.
+        ValueError: a numeric or boolean variable does not parse; the message names the variable.
     """
     data_dir = Path(os.environ.get("CC_DATA_DIR") or "data").resolve()
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{data_dir / 'cc.db'}"
@@ -80,4 +100,7 @@ def load_settings() -> Settings:
         sim_host=os.environ.get("CC_SIM_HOST") or "127.0.0.1",
         sim_base_port=_env_int("CC_SIM_BASE_PORT", 15020),
         stream_maxlen=_env_int("CC_STREAM_MAXLEN", 200_000),
+        simulator=_env_bool("CC_SIMULATOR", True),
+        profiles_dir=Path(os.environ["CC_PROFILES_DIR"]).resolve() if os.environ.get("CC_PROFILES_DIR", "").strip()
+        else None,
     )

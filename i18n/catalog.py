@@ -70,6 +70,7 @@ ZH: dict[str, str] = {
     "device.flow_meter": "流量计",
     "device.power_meter": "电表",
     "device.station_io": "站房I/O",
+    "device.pipe_sensor": "管线传感器",
     "device.online": "在线",
     "device.offline": "离线",
     # legend
@@ -216,6 +217,7 @@ EN: dict[str, str] = {
     "device.flow_meter": "Flow meter",
     "device.power_meter": "Power meter",
     "device.station_io": "Station I/O",
+    "device.pipe_sensor": "Pipe sensor",
     "device.online": "Online",
     "device.offline": "Offline",
     "legend.title": "Legend",

@@ -1,6 +1,8 @@
 """Migrations and the fleet repository on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
@@ -42,8 +44,18 @@ def test_fleet_round_trip_and_counts(database_url):
     assert count_stations(engine) == 3
     assert [s.station_id for s in load_fleet(engine, city_adcode="320200")] == ["ST003"]
     assert lifecycle_counts(engine)["320000"] == {"built": 2, "idle": 1}
-    save_fleet(engine, fleet[:1], replace=True)
-    assert [s.station_id for s in load_fleet(engine)] == ["ST001"]
+    engine.dispose()
+
+
+def test_reseeding_replaces_demo_stations_and_keeps_registered_sites(database_url):
+    migrate(database_url)
+    engine = make_engine(database_url)
+    demo = [dataclasses.replace(_station(f"ST00{i}", port=15020, unit0=2 * i), simulated=True) for i in (1, 2, 3)]
+    real = _station("RS001", port=502, unit0=1)  # a registered site on its own gateway (simulated=False)
+    save_fleet(engine, demo)
+    save_fleet(engine, [real])
+    save_fleet(engine, demo[:1], replace=True)  # re-seeding: demo stations only are replaced
+    assert [(s.station_id, s.simulated) for s in load_fleet(engine)] == [("RS001", False), ("ST001", True)]
     engine.dispose()
 
 
