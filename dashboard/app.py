@@ -44,6 +44,7 @@ from dashboard.layout import serve_layout
 from dashboard.login import install_login_page
 from dashboard.ratelimit import install_rate_limits
 from dashboard.security import install_request_limits, install_security_headers
+from dashboard.snapshot import snapshot_blueprint
 from dashboard.operations import init_ops
 from dashboard.ops_bridge import OpsBridge
 from datasources.cameras import cameras_blueprint
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, engine=None, redis_url: str | N
     server.register_blueprint(city_api_bp)  # drill-down figures, city layers, heat, search, import (issue 3)
     server.register_blueprint(registry_api_bp)  # station / device registry (real sites)
     server.register_blueprint(admin_bp)  # /admin/devices
+    server.register_blueprint(snapshot_blueprint(settings.data_dir))  # /snapshots: the leaders' weekly report
     server.register_blueprint(cameras_blueprint(engine))  # /cameras/<id>/stream.mjpg, snapshot.jpg
     sockets.register(socketio, ctx)
     ops_sockets.register(socketio, ctx)

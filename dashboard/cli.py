@@ -639,6 +639,15 @@ def _devices_parser(sub) -> None:
     dv.set_defaults(func=cmd_devices)
 
 
+def cmd_snapshot(settings, args) -> int:
+    """The leaders' weekly snapshot (HTML + PDF) of one ISO week (:func:`dashboard.snapshot.main`)."""
+    from dashboard.snapshot import main as snapshot_main  # noqa: PLC0415
+
+    argv = ["--lang", args.lang] + (["--week", args.week] if args.week else []) + (["--out", args.out] if args.out
+                                                                                  else [])
+    return snapshot_main(argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dashboard", description="Compressed-air command center")
     p.add_argument("--log-level", default=os.environ.get("CC_LOG_LEVEL", "INFO"))
@@ -663,6 +672,11 @@ def build_parser() -> argparse.ArgumentParser:
     sd.add_argument("--history-days", type=int, default=HISTORY_DAYS,
                     help=f"days of demo energy history (default {HISTORY_DAYS}; 0 skips it)")
     sd.set_defaults(func=cmd_seed)
+    snp = sub.add_parser("snapshot", help="leaders' weekly snapshot (HTML + PDF)")
+    snp.add_argument("--week", default=None, help="ISO week, e.g. 2026-W47 (default: last week)")
+    snp.add_argument("--lang", default="zh", choices=("zh", "en"))
+    snp.add_argument("--out", default=None, help="folder (default: <CC_DATA_DIR>/snapshots)")
+    snp.set_defaults(func=cmd_snapshot)
     rc = sub.add_parser("record", help="energy recorder (stream → SQL rollups)")
     rc.set_defaults(func=cmd_record)
     hi = sub.add_parser("history", help="demo energy history for the stored fleet")

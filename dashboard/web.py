@@ -32,6 +32,10 @@ def serve(settings: Settings | None = None, *, host: str | None = None, port: in
         migrate(settings.database_url)
     engine = make_engine(settings.database_url)
     app, socketio = create_app(settings, engine=engine)
+    if os.environ.get("CC_SNAPSHOT_SCHEDULE", "1") != "0":  # last week's report every Monday from 06:00 (Shanghai)
+        from dashboard.snapshot import start_snapshot_scheduler  # noqa: PLC0415
+
+        start_snapshot_scheduler(settings, engine=engine)
     host = host or os.environ.get("CC_HOST") or "127.0.0.1"
     port = port or settings.port
     log.info("command center on http://%s:%d/", host, port)

@@ -36,6 +36,8 @@ import uuid  # noqa: E402
 # Browser and API tests sign in many times a minute from 127.0.0.1; the limiter stays on (every test web process
 # runs it) at a rate they do not reach. tests/test_web_api.py checks the product's default rate on its own app.
 os.environ.setdefault("CC_LOGIN_RATE_LIMIT", "2000 per minute")
+# test web processes do not write weekly snapshots on their own (tests/test_snapshot.py drives the scheduler step)
+os.environ.setdefault("CC_SNAPSHOT_SCHEDULE", "0")
 
 PG_ADMIN_URL = os.environ.get("CC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
