@@ -4,7 +4,8 @@
 gateway: tests/modbus_testserver.RawModbusServer, raw asyncio sockets, one request at a time per connection). The
 poller's ``run()`` polls every station each ``--interval`` s; each live station's poll period is measured from the
 ``ts_ms`` of its readings on the Redis stream over ``--seconds`` after the unit died, and printed as p50 / p95 / max,
-for the poller of ``git show HEAD:datasources/poller.py`` (the per-endpoint lock held across a whole device read and
+for the poller of ``git show PEER_REV:datasources/poller.py`` (the commit before the change: the per-endpoint lock
+held across a whole device read and
 its retries; loaded as a module from a temp file in this run) and for the working tree's poller (lock per request,
 timed-out unit in per-device backoff), then the ratio old / new.
 
@@ -39,12 +40,14 @@ from datasources.redis_server import EmbeddedRedis  # noqa: E402
 from tests.modbus_testserver import RawModbusServer, RawUnit  # noqa: E402
 
 MODEL = "cc-fixed-speed-compressor"
+#: the last commit with the poller before the per-request lock (the peer of this benchmark)
+PEER_REV = "7246c791a90beef6c154a17310e6f295054b904b"
 
 
 def load_old_poller():
-    """``datasources/poller.py`` of HEAD as a module (from a temp file), or None outside a git checkout."""
+    """``datasources/poller.py`` of :data:`PEER_REV` as a module (from a temp file), or None outside a git checkout."""
     try:
-        src = subprocess.run(["git", "show", "HEAD:datasources/poller.py"], cwd=ROOT, check=True,
+        src = subprocess.run(["git", "show", f"{PEER_REV}:datasources/poller.py"], cwd=ROOT, check=True,
                              capture_output=True, text=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -138,7 +141,7 @@ def main() -> None:
           f"window {args.seconds} s")
     results = {}
     with EmbeddedRedis() as server:
-        for label, cls in (("old (HEAD)", old.Poller if old else None), ("new", NewPoller)):
+        for label, cls in (("before", old.Poller if old else None), ("new", NewPoller)):
             if cls is None:
                 print(f"  {label:<11} skipped (no git HEAD)")
                 continue
@@ -147,7 +150,7 @@ def main() -> None:
             print(f"  {label:<11} poll period per live station: p50 {pct(periods, .5):.3f} s  "
                   f"p95 {pct(periods, .95):.3f} s  max {max(periods):.3f} s  ({len(periods)} periods)")
     if len(results) == 2:
-        o, n = results["old (HEAD)"], results["new"]
+        o, n = results["before"], results["new"]
         print(f"  ratio old/new: p50 {pct(o, .5) / pct(n, .5):.2f}  p95 {pct(o, .95) / pct(n, .95):.2f}  "
               f"max {max(o) / max(n):.2f}")
 
