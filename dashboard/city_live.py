@@ -12,7 +12,8 @@ event              payload                                                      
 ``pipe_states``    ``{"scope": "city:310100", "ts_ms": int, "pipes": {pipe_id: [status, MPa|None]}}``    ``city:…``
 =================  ===================================================================================  ==========
 
-``status`` as :func:`layers.pipelines.pressure_status` (``low`` = the alarm highlight). A page gets the full state
+``status`` as :func:`layers.pipelines.pressure_status` (``low`` = the alarm highlight: the sensor's active alarm in
+SQL, :func:`layers.pipelines.alarmed_sensors`). A page gets the full state
 with the layer's data (``/api/layers/pipelines`` or the city-layers callback) and applies these deltas clientside
 (no geometry is re-sent). Emits go to this process's clients only (like :class:`dashboard.bridge.LiveBridge`).
 """
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from datasources.bus import now_ms
 from datasources.city_models import Pipeline
-from layers.pipelines import live_pressures, pressure_status
+from layers.pipelines import alarmed_sensors, live_pressures, pressure_status
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +81,12 @@ class PipeEmitter:
         rows = self._pipes(city)
         sensors = sorted({r[1] for r in rows if r[1]})
         live = live_pressures(self.ctx.redis, sensors, self.ctx.stale_after_s)
+        in_alarm = alarmed_sensors(self.ctx.engine, sensors)  # the alarm engine judges; None = fall back
         out = {}
         for pid, sensor, nominal, low in rows:
             p = live.get(sensor, (None, None))[0] if sensor else None
-            out[pid] = [pressure_status(p, nominal, low, sensor is not None), p]
+            alarmed = (in_alarm or {}).get(sensor) if sensor else None
+            out[pid] = [pressure_status(p, nominal, low, sensor is not None, alarmed), p]
         return out
 
     def tick(self) -> int:

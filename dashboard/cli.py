@@ -35,7 +35,8 @@ import time
 
 log = logging.getLogger("dashboard")
 
-FAULTS = ("overheat", "high_dew_point", "comm_loss", "fire", "flood", "intrusion", "pressure_drop", "occupancy")
+FAULTS = ("overheat", "high_dew_point", "comm_loss", "fire", "flood", "intrusion", "pressure_drop", "occupancy",
+          "pipe_leak")
 
 
 def _setup_logging(level: str = "INFO") -> None:
@@ -109,7 +110,8 @@ RUN_ENTERPRISES = 200_000
 def _seed_city(engine, fleet, seed: int, enterprises: int | None, shops: int | None) -> None:
     """Demo data of the city layers (cameras, pipelines, shops, parks, buildings, enterprises, staff, partners);
     groups already in the database are kept (:func:`datasources.demo_city.seed_city_layers`)."""
-    from datasources.demo_city import DEFAULT_ENTERPRISES, N_SHOPS, seed_city_layers  # noqa: PLC0415
+    from datasources.demo_city import (DEFAULT_ENTERPRISES, N_SHOPS, attach_pipe_sensors,  # noqa: PLC0415
+                                       seed_city_layers)
 
     t0 = time.monotonic()
     written = seed_city_layers(engine, fleet, seed=seed,
@@ -117,6 +119,10 @@ def _seed_city(engine, fleet, seed: int, enterprises: int | None, shops: int | N
                                n_shops=N_SHOPS if shops is None else shops)
     log.info("city layers: %s in %.1f s", {k: v for k, v in written.items() if v} or "already seeded",
              time.monotonic() - t0)
+    if fleet:  # the demo pipes' sensors become Modbus devices of demo stations, read by the poller like any device
+        attached = attach_pipe_sensors(engine)
+        if attached:
+            log.info("pipe sensors: %d attached to demo stations as Modbus devices", attached)
 
 
 def _ensure_seeded(settings) -> None:
@@ -137,23 +143,6 @@ def _ensure_seeded(settings) -> None:
     engine.dispose()
 
 
-def _publish_pipe_sensors_forever(settings, interval_s: float = 5.0) -> None:
-    """Simulated underground pipe pressure sensors → ``cc:latest:<sensor>`` every ``interval_s`` (a thread of the
-    ``sim`` process; :func:`datasources.demo_city.publish_pipe_sensors`)."""
-    import redis  # noqa: PLC0415
-
-    from datasources.demo_city import publish_pipe_sensors  # noqa: PLC0415
-
-    engine = _engine(settings)
-    client = redis.Redis.from_url(settings.redis_url)
-    while True:
-        try:
-            publish_pipe_sensors(client, engine)
-        except Exception as exc:  # noqa: BLE001 — Redis / SQL hiccup: next round
-            log.warning("pipe sensors: %s", exc)
-        time.sleep(interval_s)
-
-
 def cmd_sim(settings, args) -> int:
     from datasources.repository import load_fleet  # noqa: PLC0415
     from datasources.simulator import run_simulator  # noqa: PLC0415
@@ -162,12 +151,11 @@ def cmd_sim(settings, args) -> int:
     stations = [s for s in fleet if s.simulated]  # a registered (real) site is never simulated
     log.info("simulating %d stations (%d registered sites left to the field)", len(stations),
              len(fleet) - len(stations))
-    if settings.redis_url and settings.simulator:
-        import threading  # noqa: PLC0415
+    from datasources.demo_city import pipe_sensor_setpoints  # noqa: PLC0415
 
-        threading.Thread(target=_publish_pipe_sensors_forever, args=(settings,), name="cc-pipe-sensors",
-                         daemon=True).start()
-    asyncio.run(run_simulator(stations, seed=settings.seed, tick_s=args.tick, redis_url=settings.redis_url))
+    setpoints = pipe_sensor_setpoints(_engine(settings))  # each demo pipe's nominal and alarm threshold, MPa
+    asyncio.run(run_simulator(stations, seed=settings.seed, tick_s=args.tick, redis_url=settings.redis_url,
+                              pipe_setpoints=setpoints))
     return 0
 
 

@@ -46,6 +46,49 @@ DEFAULT_GROUP = "alarms"
 
 #: hash ``{component: epoch ms of its last healthy loop}``; ``/api/health`` reports their age
 HEARTBEATS_HASH = "cc:heartbeats"
+#: hash ``{station_id: worst severity 1..4 of its active alarms}`` (absent = none), rewritten by the engine for
+#: the stations of every committed batch; a cache of :func:`active_severities` for the live bridge
+STATION_ALARM_HASH = "cc:station_alarm_severity"
+
+
+def active_severities(db: Engine, station_ids=None) -> dict[str, int]:
+    """``{station_id: worst severity}`` (1 = I critical … 4 = IV minor, seed 002 §7.2.5.1) over the alarms whose
+    condition is active and that are not closed — any rule. A cleared alarm (waiting for acknowledgement or
+    closing) does not count. ``station_ids`` ``None`` = all stations. One SQL query.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: database unreachable.
+    """
+    from sqlalchemy import func, select  # noqa: PLC0415
+
+    from datasources.alarm_models import Alarm  # noqa: PLC0415
+
+    q = (select(Alarm.station_id, func.min(Alarm.severity)).where(Alarm.active.is_(True), Alarm.state != "closed")
+         .group_by(Alarm.station_id))
+    if station_ids is not None:
+        ids = list(station_ids)
+        if not ids:
+            return {}
+        q = q.where(Alarm.station_id.in_(ids))
+    with db.connect() as conn:
+        return {sid: int(sev) for sid, sev in conn.execute(q)}
+
+
+def write_station_severities(db: Engine, redis_client, station_ids) -> dict[str, int]:
+    """Refresh :data:`STATION_ALARM_HASH` for ``station_ids`` from SQL (HSET the worst severity, HDEL the stations
+    without an active alarm) in one pipeline; returns the severities written."""
+    ids = sorted({s for s in station_ids if s})
+    if not ids:
+        return {}
+    sev = active_severities(db, ids)
+    pipe = redis_client.pipeline(transaction=False)
+    gone = [s for s in ids if s not in sev]
+    if sev:
+        pipe.hset(STATION_ALARM_HASH, mapping={k: str(v) for k, v in sev.items()})
+    if gone:
+        pipe.hdel(STATION_ALARM_HASH, *gone)
+    pipe.execute()
+    return sev
 
 
 def group_name(shard: tuple[int, int]) -> str:
@@ -234,6 +277,12 @@ class AlarmEngine:
                     raise
                 self._recreate_group(exc)
             self._unacked = []
+        if messages:
+            try:  # a cache: an outage here must not hold back the publication of committed alarms
+                write_station_severities(self.db, self.redis,
+                                         [(m.get("alarm") or {}).get("station_id") for m in messages])
+            except Exception as exc:  # noqa: BLE001
+                log.warning("station alarm severities not refreshed: %s", exc)
         for m in messages:
             self.stats["raised" if m["event"] == "raised" else "cleared"] += 1
         publish(self.redis, messages)

@@ -67,7 +67,7 @@ DATA_TYPES: dict[str, int | None] = {"int16": 1, "uint16": 1, "int32": 2, "uint3
 NUMERIC_TYPES = ("int16", "uint16", "int32", "uint32", "float32", "int64", "uint64", "float64")
 WORD_ORDERS = ("big", "little")
 BYTE_ORDERS = ("big", "little")
-DEVICE_KINDS = ("compressor", "dryer", "flow_meter", "power_meter", "station_io")
+DEVICE_KINDS = ("compressor", "dryer", "flow_meter", "power_meter", "station_io", "pipe_sensor")
 #: longest string field, registers (one Modbus read carries at most 125)
 MAX_STRING_REGISTERS = 125
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")

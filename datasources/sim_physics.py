@@ -63,7 +63,8 @@ FAULT_DRYER_HIGH_DEW_POINT = 201
 #: remote controls of a compressor accepted by :meth:`FleetPhysics.command_many`
 CONTROLS = ("run_command", "load_enable", "load_pressure_mpa", "unload_pressure_mpa", "target_pressure_mpa")
 #: injectable station faults (same names as ``python -m dashboard fault``)
-FAULTS = ("overheat", "high_dew_point", "comm_loss", "fire", "flood", "intrusion", "pressure_drop", "occupancy")
+FAULTS = ("overheat", "high_dew_point", "comm_loss", "fire", "flood", "intrusion", "pressure_drop", "occupancy",
+          "pipe_leak")
 
 # --- constants and the source of each ------------------------------------------------------------------------------
 P_ATM_MPA = 0.101325                 # standard atmosphere
@@ -108,7 +109,12 @@ CST_OFFSET_S = 8 * 3600              # China Standard Time = UTC+8 (shift patter
 MAX_SUBSTEP_S = 1.0                  # step() integrates in sub-steps of at most 1 s
 SHIFT_TYPES = (1, 2, 3)
 
-_KIND_CODE = {"compressor": 0, "dryer": 1, "flow_meter": 2, "power_meter": 3, "station_io": 4}
+_KIND_CODE = {"compressor": 0, "dryer": 1, "flow_meter": 2, "power_meter": 3, "station_io": 4, "pipe_sensor": 5}
+PIPE_NOMINAL_MPA = 0.7                # pipe sensor default nominal: the demo compressed-air lines' 0.7 MPa
+PIPE_LOW_RATIO = 0.8                  # default low-pressure set point = 0.8 × nominal (layers/pipelines.py LOW_RATIO)
+PIPE_NOISE_RATIO = 0.015              # ± 1.5 % of nominal: transmitter noise and demand swings
+PIPE_LEAK_RATIO = 0.6                 # pipe_leak: the segment falls to 0.6 × nominal, well below the set point
+PIPE_TEMP_C = 15.0                    # medium temperature in a buried line
 
 # --- deterministic hashing ---------------------------------------------------------------------------------------
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -218,6 +224,7 @@ class FleetPhysics:
 
         comp_st, comp_vsd, comp_qr, comp_sp, comp_order, comp_ids = [], [], [], [], [], []
         dry_st, dry_ids, fm_st, fm_ids, pm_st, pm_ids, io_st, io_ids = [], [], [], [], [], [], [], []
+        ps_st, ps_ids = [], []
         self._devices: dict[str, tuple[int, int]] = {}  # device_id → (kind code, index in its kind's arrays)
         for si, st in enumerate(built):
             n_fixed = 0
@@ -241,12 +248,18 @@ class FleetPhysics:
                     comp_ids.append(dev.device_id)
                 else:
                     lists = {"dryer": (dry_st, dry_ids), "flow_meter": (fm_st, fm_ids),
-                             "power_meter": (pm_st, pm_ids), "station_io": (io_st, io_ids)}[dev.kind]
+                             "power_meter": (pm_st, pm_ids), "station_io": (io_st, io_ids),
+                             "pipe_sensor": (ps_st, ps_ids)}[dev.kind]
                     self._devices[dev.device_id] = (_KIND_CODE[dev.kind], len(lists[1]))
                     lists[0].append(si)
                     lists[1].append(dev.device_id)
         self.compressor_ids, self.dryer_ids = comp_ids, dry_ids
         self.flow_meter_ids, self.power_meter_ids, self.station_io_ids = fm_ids, pm_ids, io_ids
+        self.pipe_sensor_ids = ps_ids
+        self.ps_st = np.array(ps_st, dtype=np.intp)
+        self.ps_key = np.array([_id_key(i) for i in ps_ids], dtype=np.uint64)
+        self.ps_nominal = np.full(len(ps_ids), PIPE_NOMINAL_MPA)
+        self.ps_low = PIPE_LOW_RATIO * self.ps_nominal
 
         def keys(ids: list[str]) -> np.ndarray:
             return np.array([_id_key(i) for i in ids], dtype=np.uint64) ^ np.uint64(seed_key)
@@ -507,6 +520,22 @@ class FleetPhysics:
             self.s_energy_kwh = self.s_energy_kwh + self.s_pm_power * (h / 3600.0)
 
     # ------------------------------------------------------------------------------------------------ control
+    def set_pipe(self, device_id: str, nominal_pressure_mpa: float, low_pressure_mpa: float | None = None) -> None:
+        """Give a pipe sensor its pipe's nominal pressure and low-pressure set point (MPa gauge; ``None`` = 0.8 ×
+        nominal, layers/pipelines.py). Without a call a sensor reads around 0.7 MPa with a 0.56 MPa set point.
+
+        Raises:
+            KeyError: unknown device. ValueError: not a pipe sensor, or pressures not > 0 / set point ≥ nominal.
+        """
+        kind, i = self._device(device_id)
+        if kind != _KIND_CODE["pipe_sensor"]:
+            raise ValueError(f"{device_id} is a {self._kind_name(kind)}, not a pipe_sensor")
+        nominal = float(nominal_pressure_mpa)
+        low = PIPE_LOW_RATIO * nominal if low_pressure_mpa is None else float(low_pressure_mpa)
+        if not (math.isfinite(nominal) and nominal > 0 and math.isfinite(low) and 0 < low < nominal):
+            raise ValueError(f"{device_id}: need 0 < low_pressure_mpa < nominal_pressure_mpa, got {low!r}, {nominal!r}")
+        self.ps_nominal[i], self.ps_low[i] = nominal, low
+
     def _station(self, station_id: str) -> int:
         try:
             return self._st_index[station_id]
@@ -532,7 +561,9 @@ class FleetPhysics:
         (dryer fault_code 201 above 10 °C). ``pressure_drop`` — a burst line draws 1.5 × capacity: header pressure
         falls below 0.5 MPa. ``fire`` / ``flood`` / ``intrusion`` / ``occupancy`` — station I/O inputs (fire also
         heats the room; intrusion opens the door; occupancy opens the door for 30 s). ``comm_loss`` — only a flag
-        here; the Modbus layer stops answering.
+        here; the Modbus layer stops answering. ``pipe_leak`` — every pipe sensor of the station reads
+        :data:`PIPE_LEAK_RATIO` × its pipe's nominal (below the 0.8 × nominal set point); ``pressure_drop`` also
+        pulls the station's pipe sensors down with the header.
 
         Raises:
             KeyError: unknown or not-built station.  ValueError: unknown fault.
@@ -677,6 +708,24 @@ class FleetPhysics:
                 "current_a": pw * 1000.0 / (math.sqrt(3.0) * u * pf),
                 "power_factor": pf,
                 "reactive_power_kvar": pw * math.tan(math.acos(min(1.0, pf))),
+            }
+        if kind == 5:
+            si = int(self.ps_st[i])
+            nominal = float(self.ps_nominal[i])
+            if self.s_fault["pipe_leak"][si]:
+                ratio = PIPE_LEAK_RATIO
+            else:  # deterministic wobble per sensor (two incommensurate periods, phase from the id)
+                ph = float(self.ps_key[i] % np.uint64(10_000)) / 10_000.0 * 2 * math.pi
+                ratio = 1.0 + PIPE_NOISE_RATIO * (0.6 * math.sin(self.t_s / 37.0 + ph)
+                                                  + 0.4 * math.sin(self.t_s / 11.0 + 2 * ph))
+                if self.s_fault["pressure_drop"][si]:  # the station's header collapses: its lines follow
+                    ratio = min(ratio, float(self.p_header[si]) / TARGET_PRESSURE_MPA)
+            return {
+                "pressure_mpa": nominal * ratio,
+                "temperature_c": PIPE_TEMP_C,
+                "low_pressure_threshold_mpa": float(self.ps_low[i]),
+                "nominal_pressure_mpa": nominal,
+                "sensor_fault": 0,
             }
         si = int(self.io_st[i])
         f = self.s_fault

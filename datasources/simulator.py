@@ -490,6 +490,22 @@ class FleetSimulator:
         dev.encoded_at.clear()
         log.info("override cleared %s.%s", device_id, name or "*")
 
+    def set_pipe_setpoints(self, setpoints: dict[str, tuple[float, float | None]]) -> int:
+        """Give served pipe sensors their pipe's ``(nominal_pressure_mpa, low_pressure_mpa)`` (MPa gauge; e.g.
+        :func:`datasources.demo_city.pipe_sensor_setpoints`); ids the simulator does not serve are skipped.
+
+        Returns:
+            number of sensors configured.
+        Raises:
+            ValueError: a served device is not a pipe sensor, or its pressures are not 0 < low < nominal.
+        """
+        n = 0
+        for device_id, (nominal, low) in setpoints.items():
+            if device_id in self._devices:
+                self.physics.set_pipe(device_id, nominal, low)
+                n += 1
+        return n
+
     def inject_fault(self, station_id: str, fault: str, on: bool = True) -> None:
         """Switch a station fault on/off; names and effects in :data:`datasources.sim_physics.FAULTS` and
         :meth:`~datasources.sim_physics.FleetPhysics.set_fault`. ``comm_loss`` takes effect on the wire at once.
@@ -595,14 +611,19 @@ class FleetSimulator:
 
 async def run_simulator(stations: Sequence[StationSpec], seed: int = 42, tick_s: float = 1.0,
                         redis_url: str | None = None, profiles: dict[str, DeviceProfile] | None = None,
+                        pipe_setpoints: dict[str, tuple[float, float | None]] | None = None,
                         **kwargs: Any) -> None:
     """Serve the fleet until cancelled (or SIGTERM/SIGINT when run in the main thread), then stop cleanly.
 
     Args:
         stations, seed, tick_s, profiles: as :class:`FleetSimulator`; further keyword arguments go to it too.
         redis_url: when given, also apply commands of ``cc:sim:control`` (:meth:`FleetSimulator.listen_control`).
+        pipe_setpoints: ``{sensor: (nominal MPa, low MPa)}`` for the served pipe sensors
+            (:meth:`FleetSimulator.set_pipe_setpoints`; e.g. :func:`datasources.demo_city.pipe_sensor_setpoints`).
     """
     sim = FleetSimulator(stations, profiles=profiles, seed=seed, tick_s=tick_s, **kwargs)
+    if pipe_setpoints:
+        sim.set_pipe_setpoints(pipe_setpoints)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = []

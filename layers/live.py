@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 from datasources.bus import SUMMARY_HASH, STATION_STATES
 from datasources.fleet_spec import StationSpec
 from layers.base import Scope
-from ops.station_state import air_to_power_ratio_m3_per_kwh
+from ops.station_state import air_to_power_ratio_m3_per_kwh, fold_open_alarm
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +129,27 @@ def read_summaries(redis_client, station_ids: Iterable[str] | None = None) -> di
     return out
 
 
-def effective_state(info: StationInfo | None, summary: Mapping | None, now_ms: int, stale_after_s: float) -> str:
+def effective_state(info: StationInfo | None, summary: Mapping | None, now_ms: int, stale_after_s: float,
+                    worst_alarm_severity: int | None = None) -> str:
     """The state the map shows.
 
     ``not_built`` for a lifecycle other than ``built``; ``offline`` when there is no summary or it is older than
-    ``stale_after_s`` (the poller stopped reporting); else the summary's state.
+    ``stale_after_s`` (the poller stopped reporting); else the summary's state, turned into ``alarm`` when the
+    station has an active alarm of any rule (``worst_alarm_severity`` 1..4, see :func:`read_alarm_severities`
+    and :func:`ops.station_state.fold_open_alarm`).
     """
+    return fold_open_alarm(_summary_state(info, summary, now_ms, stale_after_s), worst_alarm_severity)
+
+
+def read_alarm_severities(engine, station_ids: Iterable[str] | None = None) -> dict[str, int]:
+    """``{station_id: worst severity (1 = I critical … 4 = IV minor)}`` of the stations with an active alarm;
+    see :func:`datasources.alarm_engine.active_severities` (SQL, the source of truth)."""
+    from datasources.alarm_engine import active_severities  # noqa: PLC0415
+
+    return active_severities(engine, station_ids)
+
+
+def _summary_state(info: StationInfo | None, summary: Mapping | None, now_ms: int, stale_after_s: float) -> str:
     if info is not None and info.lifecycle != "built":
         return "not_built"
     if not summary:

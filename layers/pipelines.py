@@ -12,7 +12,11 @@ hash ``cc:latest:<sensor_device_id>`` (:func:`datasources.bus.parse_latest`). A 
 station's flow meter ``<station>-FM``; underground sensors are ``PS-<city>-<n>``
 (:func:`datasources.demo_city.publish_pipe_sensors` simulates them).
 
-``status``: ``low`` (pressure < ``low_pressure_mpa``, default 0.8 × nominal) — the alarm highlight; ``high``
+``status``: ``low`` — the alarm highlight: the segment's sensor has an active alarm of the alarm engine (the only
+judge: rule ``pipe_pressure_low`` on the sensor, whose threshold is the pipe's ``low_pressure_mpa``, default
+0.8 × nominal; for an air line read by its station's flow meter, also that station's ``header_pressure_low``;
+:func:`alarmed_sensors`); for a sensor that is not a Modbus device (the engine cannot see it) or when the alarm
+table cannot be read, the layer falls back to comparing the pressure with ``low_pressure_mpa`` itself; ``high``
 (> :data:`HIGH_RATIO` × nominal); ``ok``; ``no_data`` (sensor silent, offline or older than ``ctx.stale_after_s``, or
 Redis unreachable); ``no_sensor``.
 
@@ -57,15 +61,25 @@ popup_fields: tuple[tuple[str, str], ...] = (("name", "pipe.name"), ("pressure_m
 
 
 
+#: device-scope rules whose active alarm on a pipe's sensor makes the segment ``low``
+PIPE_ALARM_RULES = ("pipe_pressure_low",)
+#: station-scope rules whose active alarm makes the station's air lines (sensor ``<station>-FM``) ``low``
+STATION_PIPE_ALARM_RULES = ("header_pressure_low",)
+
+
 def pressure_status(pressure_mpa: float | None, nominal_mpa: float, low_mpa: float | None,
-                    has_sensor: bool = True) -> str:
-    """Status of a pipe from its live pressure (MPa gauge); see the module docstring."""
+                    has_sensor: bool = True, alarmed: bool | None = None) -> str:
+    """Status of a pipe (see the module docstring). ``pressure_mpa``: live pressure, MPa gauge, or ``None``.
+    ``alarmed``: whether the sensor has an active alarm (:func:`alarmed_sensors`) — then ``low`` exactly when
+    alarmed, whatever the pressure; ``None`` (alarm state unknown) = compare with ``low_mpa`` (0.8 × nominal)."""
     if not has_sensor:
         return "no_sensor"
+    if alarmed:
+        return "low"
     if pressure_mpa is None:
         return "no_data"
     low = low_mpa if low_mpa is not None else LOW_RATIO * nominal_mpa
-    if pressure_mpa < low:
+    if alarmed is None and pressure_mpa < low:
         return "low"
     if pressure_mpa > HIGH_RATIO * nominal_mpa:
         return "high"
@@ -107,6 +121,44 @@ def live_pressures(redis_client, sensor_ids: list[str], stale_after_s: float,
     return out
 
 
+def alarmed_sensors(engine, sensor_ids) -> dict[str, bool] | None:
+    """The alarm engine's verdict per sensor: ``{sensor: in alarm}`` for the sensors among ``sensor_ids`` that are
+    Modbus devices (``devices`` table — the engine sees only what the poller reads). In alarm: an active, not closed
+    alarm of :data:`PIPE_ALARM_RULES` on the sensor, or for a ``<station>-FM`` sensor one of
+    :data:`STATION_PIPE_ALARM_RULES` on that station. Sensors that are not devices are absent (the layer compares
+    their pressure itself). Two SQL queries. ``None`` (logged) when the tables cannot be read."""
+    from sqlalchemy import or_  # noqa: PLC0415
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+    from datasources.alarm_models import Alarm  # noqa: PLC0415
+    from datasources.models import Device  # noqa: PLC0415
+
+    ids = sorted(set(sensor_ids))
+    if not ids:
+        return {}
+    try:
+        with engine.connect() as conn:
+            devices = set(conn.execute(select(Device.device_id).where(Device.device_id.in_(ids))).scalars())
+            if not devices:
+                return {}
+            fm = {sid[: -len("-FM")]: sid for sid in devices if sid.endswith("-FM")}
+            cond = [Alarm.rule_id.in_(PIPE_ALARM_RULES) & Alarm.device_id.in_(sorted(devices))]
+            if fm:
+                cond.append(Alarm.rule_id.in_(STATION_PIPE_ALARM_RULES) & Alarm.station_id.in_(sorted(fm)))
+            rows = conn.execute(select(Alarm.rule_id, Alarm.station_id, Alarm.device_id).where(
+                Alarm.active.is_(True), Alarm.state != "closed", or_(*cond))).all()
+    except SQLAlchemyError as exc:
+        log.warning("pipelines: alarm state unavailable, judging by pressure: %s", exc)
+        return None
+    out = {sid: False for sid in devices}
+    for rule_id, station_id, device_id in rows:
+        if rule_id in PIPE_ALARM_RULES and device_id in out:
+            out[device_id] = True
+        elif rule_id in STATION_PIPE_ALARM_RULES and station_id in fm:
+            out[fm[station_id]] = True
+    return out
+
+
 def _rows(ctx: LayerContext, scope: Scope) -> list[Pipeline]:
     stmt = select(Pipeline).order_by(Pipeline.pipeline_id)
     if scope.level == "city":
@@ -119,9 +171,11 @@ def _rows(ctx: LayerContext, scope: Scope) -> list[Pipeline]:
         return list(s.scalars(stmt))
 
 
-def feature(p: Pipeline, pressure: float | None, ts_ms: int | None, lang: str = "zh") -> dict:
-    """GeoJSON Feature of one pipe with its live pressure and status."""
-    status = pressure_status(pressure, p.nominal_pressure_mpa, p.low_pressure_mpa, p.sensor_device_id is not None)
+def feature(p: Pipeline, pressure: float | None, ts_ms: int | None, lang: str = "zh",
+            alarmed: bool | None = None) -> dict:
+    """GeoJSON Feature of one pipe with its live pressure and status (``alarmed``: see :func:`pressure_status`)."""
+    status = pressure_status(pressure, p.nominal_pressure_mpa, p.low_pressure_mpa, p.sensor_device_id is not None,
+                             alarmed)
     low = p.low_pressure_mpa if p.low_pressure_mpa is not None else round(LOW_RATIO * p.nominal_pressure_mpa, 4)
     name = p.name_en if lang == "en" and p.name_en else p.name
     value = "—" if pressure is None else f"{pressure:.3f} MPa"
@@ -153,7 +207,9 @@ def data(scope: Scope, ctx: LayerContext, lang: str = "zh", now_ms: int | None =
     rows = _rows(ctx, scope)
     sensors = sorted({p.sensor_device_id for p in rows if p.sensor_device_id})
     live = live_pressures(ctx.redis, sensors, ctx.stale_after_s, now_ms)
-    feats = [feature(p, *(live.get(p.sensor_device_id, (None, None)) if p.sensor_device_id else (None, None)), lang)
+    in_alarm = alarmed_sensors(ctx.engine, sensors)
+    feats = [feature(p, *(live.get(p.sensor_device_id, (None, None)) if p.sensor_device_id else (None, None)), lang,
+                     alarmed=(in_alarm or {}).get(p.sensor_device_id))
              for p in rows]
     feats.sort(key=lambda f: DRAW_ORDER.index(f["properties"]["status"]))
     return feature_collection(feats)

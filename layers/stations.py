@@ -10,7 +10,10 @@ Marker and cluster drawing: ``assets/cc_map.js`` (``dashExtensions.cc.stationPoi
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 import dash_leaflet as dl
 
@@ -20,7 +23,9 @@ from i18n import t
 from layers.base import LayerContext, LegendItem, Scope, feature_collection
 from layers.devices import DEVICE_ORDER
 from layers.display import to_display
-from layers.live import effective_state, load_index, read_summaries, station_info
+from layers.live import effective_state, load_index, read_alarm_severities, read_summaries, station_info
+
+log = logging.getLogger(__name__)
 
 key = "stations"
 popup_fields: tuple[tuple[str, str], ...] = (("name", "legend.stations"), ("kind", "panel.kind"),
@@ -59,9 +64,21 @@ def data(scope: Scope, ctx: LayerContext, with_states: bool = True) -> dict:
     """
     index = _index(ctx, scope)
     summaries = read_summaries(ctx.redis, index.keys()) if with_states and index else {}
+    severities = _alarm_severities(ctx, index.keys()) if with_states and index else {}
     now = now_ms()
-    return feature_collection([feature(info, effective_state(info, summaries.get(sid), now, ctx.stale_after_s))
+    return feature_collection([feature(info, effective_state(info, summaries.get(sid), now, ctx.stale_after_s,
+                                                             severities.get(sid)))
                                for sid, info in index.items()])
+
+
+def _alarm_severities(ctx: LayerContext, station_ids) -> dict[str, int]:
+    """Worst active-alarm severity per station (:func:`layers.live.read_alarm_severities`); ``{}`` (states from
+    the summaries alone, logged) when the alarm table cannot be read."""
+    try:
+        return read_alarm_severities(ctx.engine, station_ids)
+    except SQLAlchemyError as exc:
+        log.warning("stations layer: open alarms unreadable, states from summaries only: %s", exc)
+        return {}
 
 
 def legend(lang: str) -> list[LegendItem]:
@@ -112,6 +129,7 @@ def station_detail(ctx: LayerContext, station_id: str) -> dict | None:
         out_devices.append({"device_id": d.device_id, "kind": d.kind, "model": d.model,
                             "online": bool(parsed.get("online", False)), "ts_ms": parsed.get("ts_ms"),
                             "error": parsed.get("error"), "values": parsed["values"]})
-    props = feature(info, effective_state(info, summary, now_ms(), ctx.stale_after_s))["properties"]
+    props = feature(info, effective_state(info, summary, now_ms(), ctx.stale_after_s,
+                                          _alarm_severities(ctx, [station_id]).get(station_id)))["properties"]
     props.update(lon=info.lon, lat=info.lat)
     return {"station": props, "state": props["state"], "summary": summary, "devices": out_devices}

@@ -39,6 +39,9 @@ Rules file format (YAML)::
         value: discharge_temp_c                # profile value name (device scope) or summary field (station)
         op: ">"                                # ">" or "<"
         threshold: 105.0                       # unit of the value (rate rules: unit per second)
+        threshold_value: low_pressure_threshold_mpa  # threshold rules, device scope, optional: a value of the same
+                                               # device that holds its own threshold (a set point configured in
+                                               # the device); used when present and numeric, else ``threshold``
         hysteresis: 3.0                        # ≥ 0, same unit
         on_delay_s: 5                          # ≥ 0
         off_delay_s: 5                         # ≥ 0
@@ -74,12 +77,13 @@ SEVERITY_LABEL = {1: "critical", 2: "serious", 3: "general", 4: "minor"}
 ROMAN_SEVERITY = {v: k for k, v in SEVERITY_ROMAN.items()}
 
 RULE_KINDS = ("threshold", "rate_of_change", "digital", "comm_loss", "pressure_differential", "air_power_ratio")
-DEVICE_KINDS = ("compressor", "dryer", "flow_meter", "power_meter", "station_io")
+DEVICE_KINDS = ("compressor", "dryer", "flow_meter", "power_meter", "station_io", "pipe_sensor")
 #: field-engineer skills of the duty roster; rules name the skill their work order needs
 SKILLS = ("compressor", "dryer", "electrical", "pipeline", "security")
 #: default skill when a rule names none: by device kind
 SKILL_BY_DEVICE_KIND = {"compressor": "compressor", "dryer": "dryer", "flow_meter": "pipeline",
-                        "power_meter": "electrical", "station_io": "security"}
+                        "power_meter": "electrical", "station_io": "security",
+                        "pipe_sensor": "pipeline"}
 #: station summary fields a station-scope threshold/rate rule may use (datasources.bus.StationSummary)
 SUMMARY_FIELDS = ("flow_m3_min", "power_kw", "discharge_pressure_mpa", "devices_online", "compressors_loaded")
 
@@ -90,7 +94,8 @@ _ID_RE = re.compile(r"^[a-z0-9_]{1,64}$")
 _COMMON_KEYS = {"id", "kind", "severity", "message", "on_delay_s", "off_delay_s", "skill", "unit", "source",
                 "enabled", "description", "detail_values"}
 _KIND_KEYS = {
-    "threshold": {"scope", "device_kind", "value", "op", "threshold", "hysteresis", "only_when_running"},
+    "threshold": {"scope", "device_kind", "value", "op", "threshold", "hysteresis", "only_when_running",
+                  "threshold_value"},
     "rate_of_change": {"scope", "device_kind", "value", "op", "threshold", "hysteresis", "window_s",
                        "only_when_running"},
     "digital": {"scope", "device_kind", "value", "states"},
@@ -125,6 +130,9 @@ class Rule:
         device_kind: device kind filter for device scope (``"*"`` any).
         value: profile value name (device scope) or :data:`SUMMARY_FIELDS` name (station scope).
         op: ``">"`` (bad when above) or ``"<"`` (bad when below). threshold: in the value's unit (rate: per s).
+        threshold_value: threshold rules of device scope: name of a value of the same device holding that device's
+            own threshold (same unit); when the reading carries it as a finite number it replaces ``threshold``
+            for that device (per-sensor set points, e.g. a pipe's low-pressure limit), else ``threshold`` holds.
         hysteresis: dead band towards normal that must be passed to clear, same unit, ≥ 0.
         on_delay_s / off_delay_s: how long the condition must hold before raising / clearing, seconds.
         states: digital rules: values that are bad. window_s: rate rules: averaging window, s.
@@ -143,6 +151,7 @@ class Rule:
     value: str | None = None
     op: str = ">"
     threshold: float | None = None
+    threshold_value: str | None = None
     hysteresis: float = 0.0
     on_delay_s: float = 0.0
     off_delay_s: float = 0.0
@@ -355,6 +364,10 @@ def _parse_rule(origin: str, where: str, raw: Mapping[str, Any]) -> Rule:
             raise RuleFileError(origin, f"{where}.threshold", f"must be > 0, got {thr:g}")
         kw["threshold"] = thr
         kw["hysteresis"] = _num(origin, where, raw, "hysteresis", default=0.0, minimum=0)
+    if kind == "threshold" and "threshold_value" in raw:
+        if scope != "device":
+            raise RuleFileError(origin, f"{where}.threshold_value", "only device-scope rules take a per-device threshold")
+        kw["threshold_value"] = _str(origin, where, raw, "threshold_value", required=True)
     if kind == "rate_of_change":
         kw["window_s"] = _num(origin, where, raw, "window_s", default=10.0, positive=True)
     if kind == "air_power_ratio":
@@ -390,7 +403,8 @@ class Observation:
 
     ``value``: the judged quantity (value, rate per s, ratio, online 0/1); ``None`` with ``bad=None`` means
     "no data, hold". ``bad``: forced verdict (digital/comm-loss/guards) or ``None`` to compare ``value`` with the
-    threshold. ``detail``: extra values copied into the alarm.
+    threshold. ``detail``: extra values copied into the alarm. ``threshold``: this source's own threshold
+    (:attr:`Rule.threshold_value`), ``None`` = the rule's.
     """
 
     station_id: str
@@ -400,6 +414,7 @@ class Observation:
     value: float | None
     bad: bool | None = None
     detail: dict = field(default_factory=dict)
+    threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -409,7 +424,8 @@ class Transition:
     Attributes:
         event: :data:`RAISE` or :data:`CLEAR`. rule: the rule. source: device id or station id.
         ts_ms: reading time (epoch ms UTC) at which the transition happened. value: judged value (rule's unit).
-        threshold: the rule threshold (``None`` for digital/comm-loss). detail: extra values (e.g. fault_code).
+        threshold: the threshold applied (the device's own one for ``threshold_value`` rules, else the rule's;
+            ``None`` for digital/comm-loss). detail: extra values (e.g. fault_code).
     """
 
     event: str
@@ -429,20 +445,22 @@ class Transition:
         return (self.rule.id, self.source)
 
 
-def is_bad(rule: Rule, value: float, latched: bool) -> bool:
-    """Threshold comparison with hysteresis.
+def is_bad(rule: Rule, value: float, latched: bool, threshold: float | None = None) -> bool:
+    """Threshold comparison with hysteresis; ``threshold`` (same unit) replaces the rule's when given.
 
     Not latched (inactive/pending): bad when ``value > threshold`` (op ``>``) / ``value < threshold`` (op ``<``).
     Latched (active/clearing): stays bad until the value passes ``threshold ∓ hysteresis`` towards normal.
     """
-    thr = float(rule.threshold)
+    thr = float(rule.threshold if threshold is None else threshold)
     if rule.op == ">":
         return value > (thr - rule.hysteresis if latched else thr)
     return value < (thr + rule.hysteresis if latched else thr)
 
 
-def step(rule: Rule, cs: ConditionState, obs_value: float | None, forced_bad: bool | None, ts_ms: int) -> str | None:
-    """Advance one condition state machine by one observation (mutates ``cs``).
+def step(rule: Rule, cs: ConditionState, obs_value: float | None, forced_bad: bool | None, ts_ms: int,
+         threshold: float | None = None) -> str | None:
+    """Advance one condition state machine by one observation (mutates ``cs``). ``threshold``: the source's own
+    threshold (``None`` = the rule's).
 
     Returns:
         :data:`RAISE`, :data:`CLEAR` or ``None``.
@@ -455,7 +473,7 @@ def step(rule: Rule, cs: ConditionState, obs_value: float | None, forced_bad: bo
     cs.last_ts_ms = ts_ms
     cs.last_value = obs_value
     latched = cs.state in (ACTIVE, CLEARING)
-    bad = forced_bad if forced_bad is not None else is_bad(rule, float(obs_value), latched)
+    bad = forced_bad if forced_bad is not None else is_bad(rule, float(obs_value), latched, threshold)
     on_ms, off_ms = rule.on_delay_s * 1000.0, rule.off_delay_s * 1000.0
     if cs.state == INACTIVE:
         if bad:
@@ -549,11 +567,12 @@ class Evaluator:
                 value = obs.value
                 if rule.kind == "rate_of_change" and value is not None:
                     value = self._rate(rule, cs, ts, value)
-                event = step(rule, cs, value, obs.bad, ts)
+                event = step(rule, cs, value, obs.bad, ts, obs.threshold)
                 if event:
+                    thr = rule.threshold if obs.threshold is None else obs.threshold
                     out.append(Transition(event=event, rule=rule, station_id=obs.station_id, source=obs.source,
                                           device_id=obs.device_id, device_kind=obs.device_kind, ts_ms=ts,
-                                          value=value, threshold=rule.threshold, detail=obs.detail))
+                                          value=value, threshold=thr, detail=obs.detail))
         return out
 
     @staticmethod
@@ -597,7 +616,9 @@ class Evaluator:
                     bad = None if value is None else any(abs(value - s) < 1e-9 for s in rule.states)
                     out.append(Observation(value=value, bad=bad, detail=detail, **obs_kw))
                 else:
-                    out.append(Observation(value=value, bad=None, detail=detail, **obs_kw))
+                    own = (_num_or_none(d.values.get(rule.threshold_value))
+                           if rule.threshold_value and d.online else None)
+                    out.append(Observation(value=value, bad=None, detail=detail, threshold=own, **obs_kw))
             return out
         # station scope
         obs_kw = dict(station_id=sid, source=sid, device_id=None, device_kind=None)

@@ -59,6 +59,27 @@ def summarise(lifecycle: str, devices: Iterable[DeviceReading], ts_ms: int) -> S
                           alarm_inputs=alarm_inputs, ts_ms=ts_ms)
 
 
+#: states an open alarm may turn into ``alarm`` (a station that is not built or not answering keeps that state)
+ALARM_OVERRIDABLE = ("running", "idle")
+
+
+def fold_open_alarm(state: str, worst_severity: int | None) -> str:
+    """The map state of a station given its live ``state`` and the worst severity of its active alarms.
+
+    Any active alarm (any rule, severity 1 = I … 4 = IV, seed 002 §7.2.5.1) turns ``running`` / ``idle`` into
+    ``alarm``; ``not_built``, ``offline`` and ``alarm`` are kept. ``worst_severity`` ``None`` = no active alarm:
+    ``state`` is returned unchanged, so the colour goes back when the alarm clears.
+
+    Raises:
+        ValueError: ``worst_severity`` not ``None`` and not in 1..4.
+    """
+    if worst_severity is None:
+        return state
+    if int(worst_severity) not in (1, 2, 3, 4):
+        raise ValueError(f"worst_severity must be 1..4 or None, got {worst_severity!r}")
+    return "alarm" if state in ALARM_OVERRIDABLE else state
+
+
 def air_to_power_ratio_m3_per_kwh(flow_m3_min: float, power_kw: float) -> float | None:
     """Instantaneous air-to-power ratio (气电比), m³/kWh = flow (m³/min) × 60 / power (kW). ``None`` when power ≤ 0.
 

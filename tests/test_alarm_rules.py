@@ -305,6 +305,75 @@ def test_station_threshold_only_when_running():
     assert [t.event for t in trs] == [RAISE]
 
 
+PIPE_RULE = """
+- id: pipe_low
+  kind: threshold
+  device_kind: pipe_sensor
+  value: pressure_mpa
+  op: "<"
+  threshold: 0.56
+  threshold_value: low_pressure_threshold_mpa
+  hysteresis: 0.01
+  severity: II
+  message: pipe pressure low
+"""
+
+
+def test_threshold_value_gives_each_device_its_own_threshold():
+    ev = Evaluator(rules_from(PIPE_RULE))
+
+    def pipes(p_gas: float, p_air: float, with_thr: bool = True) -> list[DeviceReading]:
+        gas = dict(pressure_mpa=p_gas, **({"low_pressure_threshold_mpa": 0.32} if with_thr else {}))
+        return [dev("PS-1", "pipe_sensor", **gas), dev("PS-2", "pipe_sensor", pressure_mpa=p_air)]
+
+    # 0.35 MPa is fine for a 0.4 MPa line (own threshold 0.32) but low for PS-2 (rule default 0.56)
+    out = ev.evaluate(reading(0, pipes(0.35, 0.50)))
+    assert [(tr.event, tr.source, tr.threshold) for tr in out] == [(RAISE, "PS-2", 0.56)]
+    out = ev.evaluate(reading(1, pipes(0.30, 0.58)))
+    assert {(tr.event, tr.source, tr.threshold) for tr in out} == {(RAISE, "PS-1", 0.32), (CLEAR, "PS-2", 0.56)}
+    # hysteresis around the device's own threshold: 0.325 is not past 0.32 + 0.01
+    assert ev.evaluate(reading(2, pipes(0.325, 0.60))) == []
+    out = ev.evaluate(reading(3, pipes(0.34, 0.60)))
+    assert [(tr.event, tr.source) for tr in out] == [(CLEAR, "PS-1")]
+    # a reading without the set point falls back to the rule's threshold
+    out = ev.evaluate(reading(4, pipes(0.35, 0.60, with_thr=False)))
+    assert [(tr.event, tr.source, tr.threshold) for tr in out] == [(RAISE, "PS-1", 0.56)]
+
+
+def test_threshold_value_is_device_scope_threshold_only():
+    with pytest.raises(RuleFileError, match=r"threshold_value"):
+        rules_from("""
+        - id: bad
+          kind: threshold
+          scope: station
+          value: flow_m3_min
+          op: "<"
+          threshold: 1
+          threshold_value: x
+          severity: II
+          message: m
+        """)
+    with pytest.raises(RuleFileError, match=r"threshold_value.*unknown field"):
+        rules_from("""
+        - id: bad
+          kind: rate_of_change
+          device_kind: flow_meter
+          value: pressure_mpa
+          op: "<"
+          threshold: 1
+          threshold_value: x
+          severity: II
+          message: m
+        """)
+
+
+def test_packaged_pipe_pressure_rule_takes_the_sensor_threshold():
+    rule = load_rules().by_id["pipe_pressure_low"]
+    assert (rule.device_kind, rule.value, rule.op, rule.severity, rule.skill) == (
+        "pipe_sensor", "pressure_mpa", "<", 2, "pipeline")
+    assert rule.threshold_value == "low_pressure_threshold_mpa" and "7.2.5.1" in rule.source
+
+
 def test_packaged_rules_load_and_cite_sources():
     rules = load_rules()
     by_id = rules.by_id

@@ -4,6 +4,7 @@ figures, idempotent seeding."""
 from __future__ import annotations
 
 import base64
+import json
 import io
 from datetime import date
 
@@ -291,3 +292,55 @@ def test_simulated_pipe_sensors_feed_the_layer(seeded, redis_client):
     ids = [f"PS-T-{i}" for i in range(50)]
     assert any(v < 0.8 for t in range(0, 86_400_000, 600_000)
                for v in pipe_sensor_values(ids, [1.0] * 50, t).values())
+
+
+def test_pipe_alarm_status_follows_the_engine_and_the_station_is_coloured(seeded, redis_client):
+    """Sensors that are Modbus devices are judged by the alarm engine (SQL alarms), not by the layer's comparison;
+    an active alarm of any rule colours its station."""
+    from datasources.alarm_store import apply_transitions
+    from datasources.bus import DeviceReading, StationReading, StationSummary
+    from datasources.demo_city import attach_pipe_sensors
+    from datasources.models import Device
+    from layers import stations as stations_layer
+    from ops.alarm_rules import Evaluator, load_rules
+
+    engine, _ = seeded
+    assert attach_pipe_sensors(engine) > 0
+    with Session(engine) as s:
+        dev = s.scalars(select(Device).join(Pipeline, Pipeline.sensor_device_id == Device.device_id)
+                        .where(Device.kind == "pipe_sensor", Pipeline.city_adcode == "310100")
+                        .order_by(Device.device_id)).first()
+        pipe = s.scalars(select(Pipeline).where(Pipeline.sensor_device_id == dev.device_id)).first()
+        sensor, station_id, pid, nominal = dev.device_id, dev.station_id, pipe.pipeline_id, pipe.nominal_pressure_mpa
+        low_mpa = pipe.low_pressure_mpa or 0.8 * nominal
+    now = now_ms()
+    redis_client.hset(latest_key(sensor), mapping={"pressure_mpa": f"{nominal * 0.5:.3f}", "_ts_ms": str(now),
+                                                   "_online": "1", "_station_id": station_id, "_error": ""})
+    redis_client.hset("cc:summary", station_id, json.dumps({"state": "idle", "ts_ms": now}))
+    ctx = LayerContext(engine=engine, redis=redis_client, stale_after_s=30)
+    scope = Scope.parse("city:310100")
+
+    def status() -> str:
+        return {f["id"]: f["properties"] for f in pipelines.data(scope, ctx)["features"]}[pid]["status"]
+
+    def station_state() -> str:
+        return {f["properties"]["id"]: f["properties"]["state"]
+                for f in stations_layer.data(scope, ctx)["features"]}[station_id]
+
+    assert status() == "ok", "below the threshold but no alarm (yet): the engine judges, not the layer"
+    assert station_state() == "idle"
+    ev = Evaluator(load_rules())
+
+    def cycle(t_s: float, p_mpa: float):
+        ts = now + int(t_s * 1000)
+        d = DeviceReading(device_id=sensor, kind="pipe_sensor", model="cc-pipe-sensor", online=True, ts_ms=ts,
+                          values={"pressure_mpa": p_mpa, "low_pressure_threshold_mpa": low_mpa})
+        apply_transitions(engine, ev.evaluate(StationReading(
+            station_id=station_id, ts_ms=ts, devices=[d], summary=StationSummary(state="idle", ts_ms=ts))))
+
+    for t in range(0, 7):
+        cycle(t, nominal * 0.5)
+    assert status() == "low" and station_state() == "alarm"
+    for t in range(7, 14):
+        cycle(t, nominal)
+    assert status() == "ok" and station_state() == "idle"
