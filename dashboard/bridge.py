@@ -35,8 +35,10 @@ import threading
 import time
 from typing import Any, Callable, Mapping
 
+from redis.exceptions import RedisError
 
 from dashboard.subscription import run_subscription
+from datasources.alarm_engine import STATION_ALARM_HASH
 from datasources.bus import READINGS_PATTERN, SchemaError, StationReading, now_ms
 from layers.live import FleetAggregate, StationInfo, effective_state, read_summaries
 
@@ -187,6 +189,7 @@ class LiveBridge:
 
     def _resync(self, client) -> None:
         """Reload every station's summary from ``cc:summary`` and emit what changed (after a (re)connect)."""
+        self._client = client
         self._maybe_refresh_index()
         summaries = read_summaries(client)
         for sid, summ in summaries.items():
@@ -203,12 +206,33 @@ class LiveBridge:
     def _emit(self, event: str, payload: dict, room: str) -> None:
         self.socketio.emit(event, payload, to=room, namespace=NAMESPACE, ignore_queue=True)
 
+    def _alarm_severities(self) -> dict[str, int]:
+        """``{station_id: worst active alarm severity}`` from ``cc:station_alarm_severity`` (written by the alarm
+        engine after each committed batch): any open alarm, not only a fire input, makes its station ``alarm``.
+        On a Redis error the last known map is kept (the next flush retries)."""
+        client = getattr(self, "_client", None)
+        if client is None:
+            return getattr(self, "_severities", {})
+        try:
+            raw = client.hgetall(STATION_ALARM_HASH) or {}
+        except (RedisError, OSError):
+            return getattr(self, "_severities", {})
+        sev = {}
+        for k, v in raw.items():
+            try:
+                sev[k.decode() if isinstance(k, bytes) else str(k)] = int(v)
+            except ValueError:
+                continue
+        self._severities = sev
+        return sev
+
     def flush(self) -> int:
         """Apply the pending readings and emit deltas; returns the number of stations processed."""
         pending, self._pending = self._pending, {}
         if not pending:
             return 0
         now = now_ms()
+        severities = self._alarm_severities()
         state_deltas: dict[str, dict[str, str]] = {}
         kpi_rooms: set[str] = set()
         station_msgs: list[tuple[str, dict]] = []
@@ -225,7 +249,7 @@ class LiveBridge:
                 else:
                     summary = item
                 self._summaries[sid] = summary
-                state = effective_state(info, summary, now, self.stale_after_s)
+                state = effective_state(info, summary, now, self.stale_after_s, severities.get(sid))
                 state_changed, totals_changed = agg.update(sid, state, summary)
                 if state_changed:
                     for room in info.rooms:

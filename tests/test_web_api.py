@@ -462,3 +462,34 @@ def test_health_503_when_the_alarm_engine_stopped_beating(web, redis_client):
         assert body["components"]["alarms:test-dead"]["ok"] is False and "alarms:test-dead" in body["error"]
     finally:
         redis_client.hdel(HEARTBEATS_HASH, "alarms:test-dead")
+
+
+def test_any_open_alarm_turns_its_station_alarm_live_and_back_when_it_clears(web, redis_client):
+    """Not only fire/flood/intrusion inputs: a severity II alarm judged by the engine (it writes the station's worst
+    open severity to cc:station_alarm_severity) colours the station on the open map, and the colour goes back."""
+    from datasources.alarm_engine import STATION_ALARM_HASH
+
+    app, socketio = web
+    spec = BUILT[1]
+    nation = _socket(app, socketio, _http(app))
+    assert nation.emit("join", "nation", callback=True)["ok"]
+    nation.get_received()
+    states: list[str] = []
+
+    def state_is(want):
+        for m in nation.get_received():
+            if m["name"] == "station_states" and spec.station_id in m["args"][0]["states"]:
+                states.append(m["args"][0]["states"][spec.station_id])
+        return states and states[-1] == want
+
+    write_cycle(redis_client, [reading_for(spec)])
+    wait_until(lambda: state_is("running"))
+    redis_client.hset(STATION_ALARM_HASH, spec.station_id, 2)
+    try:
+        write_cycle(redis_client, [reading_for(spec)])
+        wait_until(lambda: state_is("alarm"))
+    finally:
+        redis_client.hdel(STATION_ALARM_HASH, spec.station_id)
+    write_cycle(redis_client, [reading_for(spec)])
+    wait_until(lambda: state_is("running"))
+    nation.disconnect()
