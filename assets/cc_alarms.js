@@ -436,14 +436,25 @@
         return [stateTexts, stateClasses, disabled, occText, occCls];
     };
 
-    ops.controlPending = function (btnClicks, cancel, x, stationOpen) {
+    ops.controlPending = function (btnClicks, cancel, x, stationOpen, spValues) {
         var tr0 = triggered()[0];
         if (tr0 && (tr0.prop_id.indexOf("ctl-cancel") === 0 || tr0.prop_id.indexOf("ctl-dialog-x") === 0)) {
             return tr0.value ? null : noUpdate();
         }
         var hit = patternTrigger();
         if (!hit) { return noUpdate(); }
-        return {device_id: hit.id.dev, command: hit.id.cmd, station_id: stationOpen, ts: Date.now()};
+        var out = {device_id: hit.id.dev, command: hit.id.cmd, station_id: stationOpen, ts: Date.now()};
+        if (String(hit.id.cmd).indexOf("sp:") === 0) {
+            // set-point button: carry the value typed in its input (engineering units; the server checks it)
+            var name = hit.id.cmd.slice(3), ctx = window.dash_clientside.callback_context;
+            var states = (ctx.states_list || []).filter(function (s) { return Array.isArray(s); })[0] || [];
+            states.forEach(function (s) {
+                if (s.id && s.id.dev === hit.id.dev && s.id.name === name) { out.value = s.value; }
+            });
+            out.command = "setpoint";
+            out.name = name;
+        }
+        return out;
     };
 
     // ------------------------------------------------------------------ cameras

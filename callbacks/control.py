@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import logging
 
-from dash import ALL, ClientsideFunction, Input, Output, State, callback_context, html, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, callback_context, dcc, html, no_update
 
 from callbacks.alarms import ROMAN, _msg, error_text, hms, msg_div
 from i18n import t
+from datasources.control import setpoints, supported_commands
+from datasources.profiles import default_profiles
 from layers.devices import device_label_suffix
 
 log = logging.getLogger(__name__)
@@ -55,23 +57,74 @@ def alarm_rows(alarms: list[dict], lang: str) -> list:
     return out
 
 
+def _profile(model: str | None):
+    try:
+        return default_profiles().get(model or "")
+    except Exception as exc:  # noqa: BLE001 — an invalid packaged profile: no buttons rather than no panel
+        log.warning("profiles: %s", exc)
+        return None
+
+
+def _sp_label(sp: dict, lang: str) -> str:
+    return sp["name"] if lang == "en" or not sp.get("description") else sp["description"]
+
+
+def _fmt(v, decimals: int | None) -> str:
+    if v is None:
+        return "—"
+    try:
+        return f"{float(v):.{3 if decimals is None else decimals}f}"
+    except (TypeError, ValueError):
+        return str(v)
+
+
 def control_rows(detail: dict, lang: str, can_control: bool) -> list:
+    """One row per compressor with the command buttons its profile supports
+    (:func:`datasources.control.supported_commands`), then one row per set-point (writable holding register):
+    current value, an input in engineering units with the unit shown, and a 设定 button (confirmation dialog)."""
     sid = detail["station"]["id"]
     comps = [d for d in detail["devices"] if d["kind"] == "compressor"]
     if not comps:
         return [html.Div(t("ops.no_compressors", lang), className="cc-site-ops-none")]
     rows = []
+    title = "" if can_control else t("ops.duty_only", lang)
     for d in comps:
+        prof = _profile(d.get("model"))
+        cmds = supported_commands(prof)
         rows.append(html.Div(className="cc-ctl-row", children=[
             html.Span(device_name(d["device_id"], sid, lang), className="cc-ctl-name"),
             html.Span("—", id={"type": "ctl-state", "dev": d["device_id"]}, className="cc-ctl-state"),
             html.Div(className="cc-ctl-btns", children=[
                 html.Button(t(f"ctl.{c}", lang), id={"type": "ctl-btn", "dev": d["device_id"], "cmd": c}, n_clicks=0,
-                            className=f"cc-ctl-btn cc-ctl-{c}", disabled=not can_control,
-                            title="" if can_control else t("ops.duty_only", lang))
-                for c in COMMANDS]),
+                            className=f"cc-ctl-btn cc-ctl-{c}", disabled=not can_control, title=title)
+                for c in cmds]),
         ]))
+        values = d.get("values") or {}
+        for sp in setpoints(prof):
+            rows.append(html.Div(className="cc-sp-row", **{"data-setpoint": f"{d['device_id']}.{sp['name']}"},
+                                 children=[
+                html.Span(_sp_label(sp, lang), className="cc-sp-name"),
+                html.Span(_fmt(values.get(sp["name"]), sp.get("decimals")), className="cc-sp-cur",
+                          id={"type": "sp-cur", "dev": d["device_id"], "name": sp["name"]}),
+                dcc.Input(id={"type": "sp-val", "dev": d["device_id"], "name": sp["name"]}, type="number",
+                          step="any", min=sp.get("min"), max=sp.get("max"), className="cc-sp-input",
+                          debounce=False),
+                html.Span(sp["unit"], className="cc-sp-unit"),
+                html.Button(t("ops.sp_set", lang), id={"type": "ctl-btn", "dev": d["device_id"],
+                                                        "cmd": f"sp:{sp['name']}"},
+                            n_clicks=0, className="cc-ctl-btn cc-ctl-sp", disabled=not can_control, title=title),
+            ]))
     return rows
+
+
+def _sp_meta(ctx, device_id: str, name: str) -> dict:
+    """The set-point's profile entry (unit, label) for the dialog; empty dict if unknown."""
+    try:
+        from datasources.control import load_target  # noqa: PLC0415
+        target, _io = load_target(ctx.engine, device_id, kinds=None)
+    except Exception:  # noqa: BLE001 — unknown device: the server refuses on confirm
+        return {}
+    return next((sp for sp in setpoints(_profile(target.model)) if sp["name"] == name), {})
 
 
 def register(app, ctx) -> None:
@@ -125,7 +178,7 @@ def register(app, ctx) -> None:
         Output("ctl-pending", "data"),
         Input({"type": "ctl-btn", "dev": ALL, "cmd": ALL}, "n_clicks"), Input("ctl-cancel", "n_clicks"),
         Input("ctl-dialog-x", "n_clicks"),
-        State("station-open", "data"),
+        State("station-open", "data"), State({"type": "sp-val", "dev": ALL, "name": ALL}, "value"),
         prevent_initial_call=True,
     )
 
@@ -140,6 +193,17 @@ def register(app, ctx) -> None:
         if not pending:
             return "cc-modal cc-modal-hidden cc-modal-ctl", [], [], True
         sid, dev, cmd = pending.get("station_id") or "", pending.get("device_id") or "", pending.get("command") or ""
+        if cmd == "setpoint":
+            sp = _sp_meta(ctx, dev, pending.get("name") or "")
+            value = pending.get("value")
+            if value is None or value == "":
+                return "cc-modal cc-modal-ctl", [html.Div(t("ops.sp_none", lang), className="cc-ctl-q")], [], True
+            text = t("ops.sp_question", lang).format(station=_station_name(ctx, sid, lang),
+                                                     device=device_name(dev, sid, lang),
+                                                     name=_sp_label(sp, lang) if sp else pending.get("name"),
+                                                     value=value, unit=sp.get("unit", ""))
+            return ("cc-modal cc-modal-ctl", [html.Div(text, className="cc-ctl-q"),
+                                              html.Div(dev, className="cc-ctl-dev")], [], False)
         text = t("ops.ctl_question", lang).format(station=_station_name(ctx, sid, lang),
                                                   device=device_name(dev, sid, lang), cmd=t(f"ctl.{cmd}", lang))
         return ("cc-modal cc-modal-ctl", [html.Div(text, className="cc-ctl-q"),
@@ -158,11 +222,27 @@ def register(app, ctx) -> None:
             return no_update, no_update
         dev, cmd, sid = pending.get("device_id") or "", pending.get("command") or "", pending.get("station_id") or ""
         try:
-            out = ops.control(dev, cmd, confirmed=True)
+            if cmd == "setpoint":
+                out = ops.setpoint(dev, pending.get("name") or "", pending.get("value"), confirmed=True)
+            else:
+                out = ops.control(dev, cmd, confirmed=True)
         except Exception as exc:  # noqa: BLE001 — refused (role) / unknown device: shown, audited
             return msg_div(error_text(exc, lang), "error"), False
-        name, cmd_t = device_name(dev, sid, lang), t(f"ctl.{cmd}", lang)
         reasons = "；".join(out["reasons"]) if lang != "en" else "; ".join(out["reasons"])
+        if cmd == "setpoint":
+            if out["refused"]:
+                return msg_div(t("ops.ctl_refused", lang).format(reasons=reasons), "error"), False
+            if not out["ok"]:
+                return msg_div(t("ops.ctl_failed", lang).format(reasons=reasons), "error"), False
+            r = out["result"]
+            sp = _sp_meta(ctx, dev, r["name"])
+            dec = sp.get("decimals")
+            text = t("ops.sp_ok", lang).format(device=device_name(dev, sid, lang),
+                                               name=_sp_label(sp, lang) if sp else r["name"],
+                                               before=_fmt(r["before"], dec), after=_fmt(r["after"], dec),
+                                               unit=r["unit"], ms=r["elapsed_ms"])
+            return msg_div(text, "ok"), True
+        name, cmd_t = device_name(dev, sid, lang), t(f"ctl.{cmd}", lang)
         if out["refused"]:
             return msg_div(t("ops.ctl_refused", lang).format(reasons=reasons), "error"), False
         if not out["ok"]:

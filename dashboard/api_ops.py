@@ -24,6 +24,8 @@ Errors answer ``{"ok": false, "error": …}`` with 400 / 401 / 403 / 404 / 409; 
 ``POST /api/engineers/position``                ``{"lon", "lat"}`` — field engineer (WGS-84 degrees)
 ``POST /api/control``                           ``{"device_id", "command": start|stop|load|unload, "confirmed"}``
                                                 — duty officer; refused while someone is in the station room
+``POST /api/devices/<id>/setpoint``             ``{"name", "value", "confirmed"}`` — duty officer; a writable
+                                                holding register, engineering units, written via the poller
 ``GET  /api/stations/<id>/video``               the station's cameras (stream URLs)
 ==============================================  ==============================================================
 """
@@ -172,6 +174,17 @@ def control():
     body = _body()
     out = _ops().control(str(body.get("device_id") or ""), str(body.get("command") or ""),
                          confirmed=body.get("confirmed") is True)
+    resp = jsonify({**out, "ok": out["ok"]})
+    resp.status_code = 200 if out["ok"] else 409
+    return resp
+
+
+@bp.post("/api/devices/<device_id>/setpoint")
+def setpoint(device_id: str):
+    """``{"name", "value", "confirmed"}`` — write a set-point (engineering units); 200 ok, 409 refused / failed."""
+    body = _body()
+    out = _ops().setpoint(device_id, str(body.get("name") or ""), body.get("value"),
+                          confirmed=body.get("confirmed") is True)
     resp = jsonify({**out, "ok": out["ok"]})
     resp.status_code = 200 if out["ok"] else 409
     return resp

@@ -34,7 +34,10 @@ from datasources.alarm_models import WorkOrder
 from datasources.alarm_stats import PERIODS, alarm_statistics
 from datasources.bus import now_ms
 from datasources.city_models import Camera
-from datasources.control import ControlError, bus_state, execute, load_target
+from datasources.control import (ControlError, bus_state, execute, execute_setpoint, load_target,
+                                 refusal_for_missing)
+from datasources.profiles import default_profiles
+from ops.control_policy import decide_setpoint
 from layers.base import ScopeError
 from ops.alarms import IllegalTransition, MAX_SHELVE_MS
 from ops.dispatch import IllegalOrderTransition
@@ -511,23 +514,74 @@ class OpsService:
         except ControlError as exc:
             authorize("control.command", target=target_name, detail={"command": command})
             raise OpsError(str(exc), 404) from exc
+        prof = default_profiles().get(target.model)
+        missing = (refusal_for_missing(prof, command) if prof is not None
+                   else f"device {device_id}: no profile for model {target.model!r}")
+        base = {"device_id": device_id, "station_id": target.station_id, "command": command, "open_video": True}
+        if missing and command in ("start", "stop", "load", "unload"):
+            user = authorize("control.command", target=target_name, detail={"command": command})
+            write_audit(self.engine, user.username, user.role, "control.command", target_name, "refused",
+                        {"command": command, "confirmed": bool(confirmed), "reasons": [missing]})
+            return {**base, "ok": False, "refused": True, "reasons": [missing], "result": None}
         state = bus_state(self.redis, device_id, io.device_id if io else None)
         decision = control_decision(command=command, confirmed=bool(confirmed), occupancy=state.occupancy,
                                     target=target_name, device_kind=target.kind, device_online=state.online,
                                     run_state=state.run_state)
-        base = {"device_id": device_id, "station_id": target.station_id, "command": command,
-                "open_video": decision.open_video}
+        base["open_video"] = decision.open_video
         if not decision.allowed:
             return {**base, "ok": False, "refused": True, "reasons": list(decision.reasons), "result": None}
         user = _user()
         rooms = self.station_rooms(target.station_id)
         self._announce(rooms, {"phase": "started", **base, "by": user.username if user else ""})
-        result = execute(target, io, command, decision.writes)
-        outcome = "ok" if result.ok else ("refused" if result.phase == "occupancy" else "error")
+        result = execute(target, io, command, decision.writes, redis_client=self.redis)
+        outcome = "ok" if result.ok else ("refused" if result.phase in ("occupancy", "profile") else "failed")
         write_audit(self.engine, user.username if user else "anonymous", user.role if user else "",
                     "control.command", target_name, outcome, {"step": "modbus", **result.to_dict()})
         self._announce(rooms, {"phase": "done", **base, "ok": result.ok, "by": user.username if user else "",
                                "run_state": result.run_state_after})
+        return {**base, "ok": result.ok, "refused": outcome == "refused", "reasons": list(result.reasons),
+                "result": result.to_dict()}
+
+    def setpoint(self, device_id: str, name: str, value: Any, *, confirmed: bool) -> dict[str, Any]:
+        """Write a set-point (a writable holding register of the device's profile, engineering units) — duty officer.
+
+        Guards as :meth:`control`: role (``control.command`` permission; a refusal is audited), confirmed, nobody
+        in the station room per ``cc:latest`` and again on the wire, target online; then range check, write and
+        read-back through the poller (:func:`datasources.control.execute_setpoint`). Audited as
+        ``control.setpoint`` with the decision and again with the outcome (``step: modbus``, ``before`` / ``after``).
+
+        Returns:
+            ``{"ok", "refused", "reasons", "device_id", "station_id", "name", "value", "result": SetpointResult
+            dict | None}``.
+        Raises:
+            Forbidden (role), OpsError 404 (unknown device), 400 (no register name).
+        """
+        target_name = f"device:{device_id}"
+        user = authorize("control.command", target=target_name, detail={"setpoint": name, "value": value})
+        if not name:
+            raise OpsError("name (the set-point register) is required", 400)
+        try:
+            target, io = load_target(self.engine, device_id, kinds=None)
+        except ControlError as exc:
+            raise OpsError(str(exc), 404) from exc
+        state = bus_state(self.redis, device_id, io.device_id if io else None)
+        decision = decide_setpoint(role=user.role, confirmed=bool(confirmed), occupancy=state.occupancy,
+                                   device_online=state.online, run_state=state.run_state)
+        base = {"device_id": device_id, "station_id": target.station_id, "name": name, "value": value}
+        write_audit(self.engine, user.username, user.role, "control.setpoint", target_name,
+                    "ok" if decision.allowed else "refused",
+                    {"name": name, "value": value, "confirmed": bool(confirmed), "occupancy": state.occupancy,
+                     "reasons": list(decision.reasons)})
+        if not decision.allowed:
+            return {**base, "ok": False, "refused": True, "reasons": list(decision.reasons), "result": None}
+        rooms = self.station_rooms(target.station_id)
+        self._announce(rooms, {"phase": "started", **base, "command": "setpoint", "by": user.username})
+        result = execute_setpoint(target, io, name, value, redis_client=self.redis)
+        outcome = "ok" if result.ok else ("refused" if result.phase in ("check", "occupancy") else "failed")
+        write_audit(self.engine, user.username, user.role, "control.setpoint", target_name, outcome,
+                    {"step": "modbus", **result.to_dict()})
+        self._announce(rooms, {"phase": "done", **base, "command": "setpoint", "ok": result.ok,
+                               "by": user.username, "after": result.after})
         return {**base, "ok": result.ok, "refused": outcome == "refused", "reasons": list(result.reasons),
                 "result": result.to_dict()}
 

@@ -71,3 +71,26 @@ def decide_command(*, role: str | None, command: str, confirmed: bool, occupancy
     ok = not reasons
     return ControlDecision(allowed=ok, command=command, reasons=tuple(reasons),
                            writes=COIL_WRITES.get(command, ()) if ok else ())
+
+
+def decide_setpoint(*, role: str | None, confirmed: bool, occupancy: bool | None, device_online: bool = True,
+                    run_state: int | None = None) -> ControlDecision:
+    """Decide whether a set-point (writable holding register) may be written: the same guards as the commands —
+    :data:`CONTROL_ROLES` only, confirmed, nobody in the station room (unknown → refused, seed 001 table 7), the
+    target online. Any device kind with a writable holding register qualifies; a faulted device may be re-parameterised.
+
+    Returns:
+        a :class:`ControlDecision` with ``command = "setpoint"`` and no ``writes`` (the value is the caller's).
+    """
+    reasons: list[str] = []
+    if role not in CONTROL_ROLES:
+        reasons.append(f"role {role or 'anonymous'} may not control devices (duty officer only)")
+    if not confirmed:
+        reasons.append("command not confirmed")
+    if occupancy is None:
+        reasons.append("station occupancy unknown (station I/O offline): remote operation refused")
+    elif occupancy:
+        reasons.append("someone is in the station room (站房有人禁止远程操作)")
+    if not device_online:
+        reasons.append("device offline")
+    return ControlDecision(allowed=not reasons, command="setpoint", reasons=tuple(reasons))

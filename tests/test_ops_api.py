@@ -310,7 +310,7 @@ def test_remote_control_refused_while_occupied_and_works_when_empty(web, db, fle
         # even when the policy's view (the bus) was still "empty"
         target, io_spec = load_target(db, comp_id)
         live.inject(sid, "occupancy", True)
-        res = execute(target, io_spec, "stop", COIL_WRITES["stop"])
+        res = execute(target, io_spec, "stop", COIL_WRITES["stop"], redis_client=live.redis)
         assert not res.ok and res.phase == "occupancy" and res.occupancy is True and res.written == []
         assert _modbus_read(comp, "run_command") == 1
         live.inject(sid, "occupancy", False)
