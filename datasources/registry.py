@@ -70,7 +70,7 @@ from sqlalchemy.orm import Session
 
 from datasources.fleet_spec import DEVICE_KINDS, LIFECYCLES, STATION_KINDS, TRANSPORTS, DeviceSpec, StationSpec
 from datasources.models import AuditEntry, Device, Station
-from datasources.repository import DEVICE_COLUMNS, load_fleet, load_station
+from datasources.repository import load_fleet, load_station, write_station
 
 #: Redis pub/sub channel of registry changes (schema version :data:`SCHEMA_VERSION`)
 REGISTRY_CHANNEL = "cc:registry"
@@ -514,15 +514,7 @@ def notify(redis_client, action: str, station_ids: Iterable[str]) -> None:
 
 
 def _write_station(session: Session, spec: StationSpec) -> None:
-    row = session.get(Station, spec.station_id)
-    if row is None:
-        row = Station(station_id=spec.station_id)
-        session.add(row)
-    for key in ("name", "name_en", "kind", "lifecycle", "lon", "lat", "province_adcode", "city_adcode",
-                "capacity_m3_min", "partner", "simulated"):
-        setattr(row, key, getattr(spec, key))
-    row.devices = [Device(**{k: getattr(d, k) for k in DEVICE_COLUMNS}) for d in spec.devices]
-    session.flush()
+    write_station(session, spec)
 
 
 def _commit(engine: Engine, stations: list[StationSpec], *, action: str, target: str, actor: str, role: str,

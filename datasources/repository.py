@@ -83,16 +83,22 @@ def save_fleet(engine: Engine, stations: Iterable[StationSpec], replace: bool = 
                 session.execute(delete(Device).where(Device.station_id.in_(gone)))
                 session.execute(delete(Station).where(Station.station_id.in_(gone)))
         for spec in stations:
-            row = session.get(Station, spec.station_id)
-            if row is None:
-                row = Station(station_id=spec.station_id)
-                session.add(row)
-            for key in ("name", "name_en", "kind", "lifecycle", "lon", "lat", "province_adcode", "city_adcode",
-                        "capacity_m3_min", "partner", "simulated"):
-                setattr(row, key, getattr(spec, key))
-            row.devices = [Device(**{k: getattr(d, k) for k in DEVICE_COLUMNS}) for d in spec.devices]
-            session.flush()
+            write_station(session, spec)
     return len(stations)
+
+
+def write_station(session: Session, spec: StationSpec) -> None:
+    """Insert or update one station and replace its devices inside the caller's transaction (flushed, so a
+    constraint violation raises here)."""
+    row = session.get(Station, spec.station_id)
+    if row is None:
+        row = Station(station_id=spec.station_id)
+        session.add(row)
+    for key in ("name", "name_en", "kind", "lifecycle", "lon", "lat", "province_adcode", "city_adcode",
+                "capacity_m3_min", "partner", "simulated"):
+        setattr(row, key, getattr(spec, key))
+    row.devices = [Device(**{k: getattr(d, k) for k in DEVICE_COLUMNS}) for d in spec.devices]
+    session.flush()
 
 
 #: the :class:`~datasources.models.Device` columns that map 1:1 onto :class:`DeviceSpec` fields

@@ -2,6 +2,8 @@
 open alarm of any rule colouring its station. Real Redis, real SQL, real Modbus TCP (when the profile loads)."""
 from __future__ import annotations
 
+from tests.test_alarm_engine import wait_for as _wait_for
+
 import asyncio
 import threading
 import time
@@ -31,14 +33,7 @@ PROFILE_READY = "pipe_sensor" in profiles_mod.DEVICE_KINDS and PROFILE_FILE.exis
 
 
 def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    return _wait_for(predicate, timeout, what)
 
 
 def fleet_with_pipe_sensor(port: int) -> list[StationSpec]:
