@@ -54,14 +54,7 @@ def decide_command(*, role: str | None, command: str, confirmed: bool, occupancy
     reasons: list[str] = []
     if command not in COMMANDS:
         reasons.append(f"unknown command {command!r} (one of {', '.join(COMMANDS)})")
-    if role not in CONTROL_ROLES:
-        reasons.append(f"role {role or 'anonymous'} may not control devices (duty officer only)")
-    if not confirmed:
-        reasons.append("command not confirmed")
-    if occupancy is None:
-        reasons.append("station occupancy unknown (station I/O offline): remote operation refused")
-    elif occupancy:
-        reasons.append("someone is in the station room (站房有人禁止远程操作)")
+    reasons += _operator_guards(role, confirmed, occupancy)
     if device_kind != "compressor":
         reasons.append(f"device kind {device_kind} is not remotely controllable")
     if not device_online:
@@ -71,6 +64,20 @@ def decide_command(*, role: str | None, command: str, confirmed: bool, occupancy
     ok = not reasons
     return ControlDecision(allowed=ok, command=command, reasons=tuple(reasons),
                            writes=COIL_WRITES.get(command, ()) if ok else ())
+
+
+def _operator_guards(role: str | None, confirmed: bool, occupancy: bool | None) -> list[str]:
+    """The refusals shared by commands and set-points: role, confirmation, room occupancy (seed 001 table 7)."""
+    reasons: list[str] = []
+    if role not in CONTROL_ROLES:
+        reasons.append(f"role {role or 'anonymous'} may not control devices (duty officer only)")
+    if not confirmed:
+        reasons.append("command not confirmed")
+    if occupancy is None:
+        reasons.append("station occupancy unknown (station I/O offline): remote operation refused")
+    elif occupancy:
+        reasons.append("someone is in the station room (站房有人禁止远程操作)")
+    return reasons
 
 
 def decide_setpoint(*, role: str | None, confirmed: bool, occupancy: bool | None, device_online: bool = True,
@@ -83,14 +90,7 @@ def decide_setpoint(*, role: str | None, confirmed: bool, occupancy: bool | None
         a :class:`ControlDecision` with ``command = "setpoint"`` and no ``writes`` (the value is the caller's).
     """
     reasons: list[str] = []
-    if role not in CONTROL_ROLES:
-        reasons.append(f"role {role or 'anonymous'} may not control devices (duty officer only)")
-    if not confirmed:
-        reasons.append("command not confirmed")
-    if occupancy is None:
-        reasons.append("station occupancy unknown (station I/O offline): remote operation refused")
-    elif occupancy:
-        reasons.append("someone is in the station room (站房有人禁止远程操作)")
+    reasons += _operator_guards(role, confirmed, occupancy)
     if not device_online:
         reasons.append("device offline")
     return ControlDecision(allowed=not reasons, command="setpoint", reasons=tuple(reasons))
