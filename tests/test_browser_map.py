@@ -17,7 +17,9 @@ from tests.browser_support import (COUNT_JS, build_fleet, cc_browser, cc_page, r
 
 pytestmark = pytest.mark.browser
 
-LIVE_TIMEOUT_MS = 3_000  # a published value must show within 3 s
+# The 3 s bar (a published value on the page) is measured by bench/bench_live_latency.py; a test waits on the
+# condition with room for a loaded CI machine (no timed assertions in tests, project rule).
+LIVE_TIMEOUT_MS = 20_000
 
 
 @pytest.fixture(scope="module")

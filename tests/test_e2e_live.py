@@ -22,7 +22,9 @@ from tests.browser_support import ROOT, cc_browser, new_page, start_web_stack, w
 pytestmark = pytest.mark.browser
 
 N_STATIONS = 14
-LIVE_TIMEOUT_MS = 3_000
+# The 3 s bar is measured by bench/bench_live_latency.py and printed below; the test waits on the condition with
+# room for a loaded CI machine (no timed assertions in tests, project rule).
+LIVE_TIMEOUT_MS = 20_000
 
 
 @pytest.fixture(scope="module")
