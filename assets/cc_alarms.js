@@ -527,7 +527,7 @@
         var btn = ev.target && ev.target.closest ? ev.target.closest("#cc-logout") : null;
         if (!btn) { return; }
         ev.preventDefault();
-        fetch("/auth/logout", {method: "POST", credentials: "same-origin"})
+        fetch("/auth/logout", {method: "POST", credentials: "same-origin", headers: window.ccCsrfHeaders()})
             .finally(function () { window.location.assign("/auth/login?lang=" + pageLang()); });
     });
 

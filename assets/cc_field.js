@@ -142,7 +142,9 @@
         var btn = ev.target && ev.target.closest ? ev.target.closest(".cc-field-logout") : null;
         if (!btn) { return; }
         ev.preventDefault();
-        fetch("/auth/logout", {method: "POST", credentials: "same-origin"})
+        var m = document.cookie.match(/(?:^|;\s*)_csrf_token=([^;]*)/);  // dashboard/csrf.py
+        fetch("/auth/logout", {method: "POST", credentials: "same-origin",
+                               headers: m ? {"X-CSRFToken": decodeURIComponent(m[1])} : {}})
             .finally(function () { window.location.assign("/auth/login?next=/field/"); });
     });
 

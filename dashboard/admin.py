@@ -111,7 +111,7 @@ button.cc-adm-x { background: transparent; border: 1px solid var(--alarm); color
   <span class="tag {{ 'sim' if st.simulated else 'real' }}">{{ tr('admin.simulated') if st.simulated else tr('admin.real') }}</span></td>
 <td>{{ tr('admin.kind.' ~ st.kind) }}</td><td>{{ tr('admin.lc.' ~ st.lifecycle) }}</td>
 <td class="num">{{ '%.5f, %.5f'|format(st.lon, st.lat) }} · {{ st.city_adcode }}</td><td colspan="3"></td>
-<td>{% if writable and not st.simulated %}<form method="post" action="/admin/devices/remove?lang={{ lang }}" onsubmit='return confirm({{ tr("admin.confirm_remove")|tojson }})'>
+<td>{% if writable and not st.simulated %}<form method="post" action="/admin/devices/remove?lang={{ lang }}" onsubmit='return confirm({{ tr("admin.confirm_remove")|tojson }})'><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
 <input type="hidden" name="station_id" value="{{ st.station_id }}"><button class="cc-adm-x" type="submit">{{ tr('admin.remove_station') }}</button></form>{% endif %}</td></tr>
 {% for d in st.devices %}{% set lv = live.get(d.device_id, {}) %}
 <tr class="dev" data-device="{{ d.device_id }}"><td>&nbsp;&nbsp;{{ d.device_id }}</td><td>{{ tr('admin.dk.' ~ d.kind) }}</td><td>{{ d.model }}</td>
@@ -119,20 +119,20 @@ button.cc-adm-x { background: transparent; border: 1px solid var(--alarm); color
 <td class="live live-{{ lv.state or 'none' }}" data-live="{{ d.device_id }}"><span class="dot"></span><span class="lv-text">{{ lv.label or tr('admin.no_data') }}</span>
   <div class="err lv-error">{{ lv.error or '' }}</div></td>
 <td class="num lv-age">{{ lv.age or '—' }}</td><td class="num lv-values">{{ lv.readings or "" }}</td>
-<td>{% if writable and not st.simulated %}<form method="post" action="/admin/devices/remove?lang={{ lang }}" onsubmit='return confirm({{ tr("admin.confirm_remove")|tojson }})'>
+<td>{% if writable and not st.simulated %}<form method="post" action="/admin/devices/remove?lang={{ lang }}" onsubmit='return confirm({{ tr("admin.confirm_remove")|tojson }})'><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
 <input type="hidden" name="device_id" value="{{ d.device_id }}"><button class="cc-adm-x" type="submit">{{ tr('admin.remove') }}</button></form>{% endif %}</td></tr>
 {% endfor %}{% endfor %}</table>{% endif %}
 </section></main>
 <aside>{% if writable %}
 <section class="cc-adm-card"><h2>{{ tr('admin.import') }}</h2><p class="muted">{{ tr('admin.import_hint') }}</p>
 <p><a href="/admin/devices/template.csv">{{ tr('admin.template') }}</a></p>
-<form class="cc-adm-f" id="adm-import" method="post" action="/admin/devices/import?lang={{ lang }}" enctype="multipart/form-data">
+<form class="cc-adm-f" id="adm-import" method="post" action="/admin/devices/import?lang={{ lang }}" enctype="multipart/form-data"><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
 <input type="file" name="file" accept=".csv,.xlsx" required>
 <label><input type="checkbox" name="dry_run" value="1" style="width:auto"> {{ tr('admin.dry_run') }}</label>
 <label>{{ tr('admin.crs') }}</label><select name="crs">{% for c in crs_names %}<option>{{ c }}</option>{% endfor %}</select>
 <button class="cc-adm-b" type="submit">{{ tr('admin.upload') }}</button></form></section>
 <section class="cc-adm-card"><h2>{{ tr('admin.add_station') }}</h2>
-<form class="cc-adm-f" id="adm-add-station" method="post" action="/admin/devices/station?lang={{ lang }}">
+<form class="cc-adm-f" id="adm-add-station" method="post" action="/admin/devices/station?lang={{ lang }}"><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
 <div class="two"><div><label>{{ tr('admin.f.station_id') }}</label><input name="station_id" required></div>
 <div><label>{{ tr('admin.f.name') }}</label><input name="name" required></div></div>
 <label>{{ tr('admin.f.name_en') }}</label><input name="name_en">
@@ -145,7 +145,7 @@ button.cc-adm-x { background: transparent; border: 1px solid var(--alarm); color
 <label>{{ tr('admin.f.partner') }}</label><input name="partner">
 <button class="cc-adm-b" type="submit">{{ tr('admin.submit') }}</button></form></section>
 <section class="cc-adm-card"><h2>{{ tr('admin.add_device') }}</h2>
-<form class="cc-adm-f" id="adm-add-device" method="post" action="/admin/devices/device?lang={{ lang }}">
+<form class="cc-adm-f" id="adm-add-device" method="post" action="/admin/devices/device?lang={{ lang }}"><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
 <div class="two"><div><label>{{ tr('admin.station') }}</label><select name="station_id">{% for st in stations if not st.simulated %}<option>{{ st.station_id }}</option>{% endfor %}</select></div>
 <div><label>{{ tr('admin.f.device_id') }}</label><input name="device_id" required></div></div>
 <div class="two"><div><label>{{ tr('admin.f.device_kind') }}</label><select name="kind">{% for k in device_kinds %}<option value="{{ k }}">{{ tr('admin.dk.' ~ k) }}</option>{% endfor %}</select></div>

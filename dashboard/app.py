@@ -39,6 +39,7 @@ from dashboard.auth import init_auth
 from dashboard.bridge import LiveBridge
 from dashboard.city_live import PipeEmitter
 from dashboard.context import AppContext, index_provider
+from dashboard.csrf import install_csrf
 from dashboard.field import init_field_app
 from dashboard.layout import serve_layout
 from dashboard.login import install_login_page
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, engine=None, redis_url: str | N
                      stale_after_s=_env_float("CC_STALE_S", 30.0), embedded_redis=embedded)
     server.extensions["cc"] = ctx
     init_auth(server, engine, data_dir=settings.data_dir)  # logins, roles, audit: before Dash (issue 4)
+    install_csrf(server)  # a token on every state-changing request (Dash sends it from the _csrf_token cookie)
     install_login_page(server)
     install_security_headers(server)  # clickjacking, CSP, nosniff (issue 10)
     install_request_limits(server)  # request bodies up to the import limit (issue 10)

@@ -710,9 +710,19 @@ border-radius:8px;min-width:18rem}}label{{display:block;margin:.6rem 0 .2rem}}in
 box-sizing:border-box}}button{{margin-top:1rem;width:100%;padding:.6rem}}.err{{color:#ff8080}}</style></head>
 <body><form method="post" action="/auth/login"><h2>智慧空压站运营指挥中心</h2>
 <p class="err">{error}</p><input type="hidden" name="next" value="{next}">
+<input type="hidden" name="csrf_token" value="{csrf}">
 <label for="u">用户名 / User</label><input id="u" name="username" autocomplete="username" required autofocus>
 <label for="p">密码 / Password</label><input id="p" name="password" type="password"
 autocomplete="current-password" required><button type="submit">登录 / Sign in</button></form></body></html>"""
+
+
+def _csrf_value() -> str:
+    """The session's CSRF token for a server-rendered form ('' where Flask-WTF is not installed on the app)."""
+    if "csrf" not in current_app.extensions:
+        return ""
+    from flask_wtf.csrf import generate_csrf  # noqa: PLC0415
+
+    return generate_csrf()
 
 
 def _escape(text: str) -> str:
@@ -816,7 +826,8 @@ def init_auth(server: Flask, engine: Engine, *, data_dir: str | Path | None = No
 
     @server.get("/auth/login")
     def _login_form():
-        return Response(_LOGIN_PAGE.format(error="", next=_escape(_safe_next(request.args.get("next")))),
+        return Response(_LOGIN_PAGE.format(error="", next=_escape(_safe_next(request.args.get("next"))),
+                                           csrf=_escape(_csrf_value())),
                         mimetype="text/html")
 
     @server.post("/auth/login")
@@ -834,8 +845,8 @@ def init_auth(server: Flask, engine: Engine, *, data_dir: str | Path | None = No
                 if isinstance(exc, AccountLocked):
                     body["locked_until_ms"] = exc.until_ms
                 return jsonify(body), exc.status
-            return Response(_LOGIN_PAGE.format(error=_escape(str(exc)),
-                                               next=_escape(_safe_next(data.get("next")))),
+            return Response(_LOGIN_PAGE.format(error=_escape(str(exc)), next=_escape(_safe_next(data.get("next"))),
+                                               csrf=_escape(_csrf_value())),
                             status=exc.status, mimetype="text/html")
         session.clear()
         login_user(user, remember=False)

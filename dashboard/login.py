@@ -15,6 +15,7 @@ import json
 from urllib.parse import quote
 
 from flask import Flask, Response, request
+from flask_wtf.csrf import generate_csrf
 
 from dashboard.auth import safe_next as _safe_next
 from i18n import normalize_lang, t
@@ -85,6 +86,7 @@ button:disabled {{ opacity:.6; cursor:wait; }}
   <form id="cc-login" method="post" action="/auth/login" autocomplete="on">
     <h2>{heading}</h2>
     <input type="hidden" name="next" id="cc-next" value="{next}">
+    <input type="hidden" name="csrf_token" id="cc-csrf" value="{csrf}">
     <label for="cc-user">{user}</label>
     <input id="cc-user" name="username" autocomplete="username" required autofocus value="{username}">
     <label for="cc-pass">{password}</label>
@@ -105,7 +107,8 @@ button:disabled {{ opacity:.6; cursor:wait; }}
     ev.preventDefault();
     err.textContent = ""; btn.disabled = true; btn.textContent = S.busy;
     fetch("/auth/login", {{method: "POST", credentials: "same-origin",
-      headers: {{"Content-Type": "application/json", "Accept": "application/json"}},
+      headers: {{"Content-Type": "application/json", "Accept": "application/json",
+                 "X-CSRFToken": document.getElementById("cc-csrf").value}},
       body: JSON.stringify({{username: form.username.value, password: form.password.value}})}})
     .then(function (r) {{ return r.json().then(function (b) {{ return [r.status, b]; }}); }})
     .then(function (res) {{
@@ -148,7 +151,7 @@ def render(lang: str, *, error: str = "", next_url: str = "/", username: str = "
         html_lang="en" if lang == "en" else "zh-CN", title=e(t("login.title", lang)), app_title=e(t("app.title", lang)),
         subtitle=e(t("login.subtitle", lang)), heading=e(t("login.heading", lang)), user=e(t("login.user", lang)),
         password=e(t("login.password", lang)), submit=e(t("login.submit", lang)), error=e(error),
-        next=e(_safe_next(next_url)), username=e(username), security=e(t("login.security", lang)),
+        next=e(_safe_next(next_url)), csrf=e(generate_csrf()), username=e(username), security=e(t("login.security", lang)),
         lang_switch=e(t("login.lang_switch", lang)), footer=e(t("login.footer", lang)),
         switch_href=e(f"/auth/login?lang={other}&next={quote(_safe_next(next_url), safe='/?=&')}"),
         strings=json.dumps(strings, ensure_ascii=False).replace("</", "<\\/"))

@@ -434,10 +434,11 @@ def login(page, user: str = "duty", password: str | None = None, base_url: str |
     Returns the user dict."""
     import json  # noqa: PLC0415
 
+    from tests.http_support import context_post  # noqa: PLC0415
+
     base = (base_url or getattr(page, "cc_base_url", "")).rstrip("/")
-    resp = page.context.request.post(f"{base}/auth/login", headers={"Content-Type": "application/json"},
-                                     data=json.dumps({"username": user,
-                                                      "password": password or DEMO_PASSWORDS[user]}))
+    resp = context_post(page.context, base, "/auth/login", headers={"Content-Type": "application/json"},
+                        data=json.dumps({"username": user, "password": password or DEMO_PASSWORDS[user]}))
     assert resp.ok, f"login of {user} failed: {resp.status} {resp.text()}"
     return resp.json()["user"]
 

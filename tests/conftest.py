@@ -39,6 +39,14 @@ os.environ.setdefault("CC_LOGIN_RATE_LIMIT", "2000 per minute")
 # test web processes do not write weekly snapshots on their own (tests/test_snapshot.py drives the scheduler step)
 os.environ.setdefault("CC_SNAPSHOT_SCHEDULE", "0")
 
+# Flask test clients send the CSRF token back like the product's pages do (tests/http_support.py); the protection
+# itself stays on in every test app (tests/test_web_api.py checks refusals with a plain client).
+import flask  # noqa: E402
+
+from tests.http_support import CsrfClient  # noqa: E402
+
+flask.Flask.test_client_class = CsrfClient
+
 PG_ADMIN_URL = os.environ.get("CC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from datasources.city_models import Camera
 from datasources.db import make_engine
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ROOT, WebStack, build_fleet, new_page, start_web_stack
+from tests.http_support import context_post
 from tests.ops_support import LiveFleet, single_port_fleet, wait_for
 
 INTERVAL_S = 0.5
@@ -86,8 +87,8 @@ def start_ops_stack(workdir: Path, n_stations: int = 24, seed: int = 7, interval
 
 
 def _login_json(page, user: str, password: str) -> None:
-    resp = page.context.request.post(f"{page.cc_base_url}/auth/login", headers={"Content-Type": "application/json"},
-                                     data=json.dumps({"username": user, "password": password}))
+    resp = context_post(page.context, page.cc_base_url, "/auth/login", headers={"Content-Type": "application/json"},
+                        data=json.dumps({"username": user, "password": password}))
     assert resp.ok
 
 
@@ -128,8 +129,8 @@ def take_screenshots(out_dir: Path | None = None) -> list[Path]:
                 # and two for the field engineer's phone: one assigned to E01 (engineer), one in the grab pool
                 for body in ({"station_id": built[1].station_id, "engineer_id": "E01"},
                              {"station_id": built[3].station_id, "engineer_id": None}):
-                    resp = page.context.request.post(f"{stack.url}/api/workorders", data=json.dumps(body),
-                                                     headers={"Content-Type": "application/json"})
+                    resp = context_post(page.context, stack.url, "/api/workorders", data=json.dumps(body),
+                                        headers={"Content-Type": "application/json"})
                     assert resp.ok, resp.text()
                 time.sleep(2)
                 page.screenshot(path=str(out / "ops_officer_1920x1080.png"))

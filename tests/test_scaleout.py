@@ -34,6 +34,7 @@ from datasources.poller import shard_of
 from datasources.redis_server import EmbeddedRedis, free_port
 from tests.browser_support import (PYTHON, ROOT, _spawn_web, build_fleet, cc_browser, new_page,  # noqa: F401
                                    start_web_stack, wait_for_health)
+from tests.http_support import context_post
 from tests.ops_support import single_port_fleet, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
@@ -185,14 +186,13 @@ def test_two_web_processes_two_pollers_one_browser(cc_browser, scale):
 
         # (b) an acknowledgement over HTTP on web B reaches the page on A
         first, second = (alarms[st.station_id] for st in picked)
-        resp = officer_b.context.request.post(f"{scale.url_b}/api/alarms/{first['id']}/acknowledge",
-                                              headers={"Content-Type": "application/json"},
-                                              data=json.dumps({"comment": "ack via web B"}))
+        resp = context_post(officer_b.context, scale.url_b, f"/api/alarms/{first['id']}/acknowledge",
+                            headers={"Content-Type": "application/json"}, data=json.dumps({"comment": "ack via web B"}))
         assert resp.ok, resp.text()
         expect(rows[picked[0].station_id]).not_to_have_class(re.compile(r"cc-al-unack"), timeout=UI_TIMEOUT_MS)
         # a second acknowledgement is the barrier: once it is on A, a duplicate of the first would be too
-        resp = officer_b.context.request.post(f"{scale.url_b}/api/alarms/{second['id']}/acknowledge",
-                                              headers={"Content-Type": "application/json"}, data="{}")
+        resp = context_post(officer_b.context, scale.url_b, f"/api/alarms/{second['id']}/acknowledge",
+                            headers={"Content-Type": "application/json"}, data="{}")
         assert resp.ok, resp.text()
         expect(rows[picked[1].station_id]).not_to_have_class(re.compile(r"cc-al-unack"), timeout=UI_TIMEOUT_MS)
 
