@@ -40,7 +40,7 @@ from redis.exceptions import RedisError
 from dashboard.subscription import run_subscription
 from datasources.alarm_engine import STATION_ALARM_HASH
 from datasources.bus import READINGS_PATTERN, SchemaError, StationReading, now_ms
-from layers.live import FleetAggregate, StationInfo, effective_state, read_summaries
+from layers.live import FleetAggregate, StationInfo, effective_state, from_the_future, read_summaries
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class LiveBridge:
         self.reconnects = 0
         self.messages = 0
         self.dropped = 0
+        self.future_dropped = 0  # readings stamped beyond layers.live.MAX_FUTURE_MS ahead of this clock
         self.flushes = 0
         self.last_message_ms: int | None = None
 
@@ -179,6 +180,12 @@ class LiveBridge:
         except SchemaError as exc:
             self.dropped += 1
             log.warning("bridge: dropped a malformed reading: %s", exc)
+            return
+        if from_the_future(reading.ts_ms, now_ms()):
+            self.future_dropped += 1
+            if self.future_dropped == 1 or self.future_dropped % 1000 == 0:
+                log.warning("bridge: dropped a reading of %s stamped %d ms in the future (%d so far): the sender's "
+                            "clock is wrong", reading.station_id, reading.ts_ms - now_ms(), self.future_dropped)
             return
         self.messages += 1
         self.last_message_ms = reading.ts_ms

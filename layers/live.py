@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -21,6 +23,18 @@ from ops.station_state import air_to_power_ratio_m3_per_kwh, fold_open_alarm
 log = logging.getLogger(__name__)
 
 ONLINE_STATES = ("running", "idle", "alarm")
+
+#: a summary stamped more than this far ahead of this process's clock is not trusted (ms). The poller stamps readings
+#: with its host's clock; a host whose clock runs ahead (no NTP) or a stray publisher would otherwise make a station
+#: look fresh for ever (never stale, never offline) and pin the scope's data time in the future. Two minutes covers
+#: ordinary NTP drift between hosts. ``CC_MAX_CLOCK_SKEW_S`` overrides it.
+MAX_FUTURE_MS = int(float(os.environ.get("CC_MAX_CLOCK_SKEW_S", "120")) * 1000)
+
+
+def from_the_future(ts_ms: int | None, now_ms: int, max_future_ms: int = MAX_FUTURE_MS) -> bool:
+    """True when ``ts_ms`` (epoch ms UTC) is more than ``max_future_ms`` ahead of ``now_ms``: the sender's clock is
+    wrong and the reading's time cannot be used (see :data:`MAX_FUTURE_MS`)."""
+    return bool(ts_ms) and int(ts_ms) - int(now_ms) > max_future_ms
 
 
 @dataclass(frozen=True)
@@ -103,9 +117,11 @@ def _decode(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else v
 
 
-def read_summaries(redis_client, station_ids: Iterable[str] | None = None) -> dict[str, dict]:
-    """Station summaries from ``cc:summary`` (``HGETALL``, or ``HMGET`` for ``station_ids``); malformed entries are
-    logged and skipped.
+def read_summaries(redis_client, station_ids: Iterable[str] | None = None, *,
+                   now_ms: int | None = None) -> dict[str, dict]:
+    """Station summaries from ``cc:summary`` (``HGETALL``, or ``HMGET`` for ``station_ids``); malformed entries and
+    entries stamped in the future (:func:`from_the_future` against ``now_ms``, default: now) are logged and skipped,
+    so such a station shows offline instead of live.
 
     Raises:
         redis.exceptions.RedisError: Redis unreachable.
@@ -116,6 +132,7 @@ def read_summaries(redis_client, station_ids: Iterable[str] | None = None) -> di
     else:
         raw = {_decode(k): v for k, v in redis_client.hgetall(SUMMARY_HASH).items()}
     out: dict[str, dict] = {}
+    now = int(time.time() * 1000) if now_ms is None else int(now_ms)
     for sid, payload in raw.items():
         if payload is None:
             continue
@@ -123,6 +140,10 @@ def read_summaries(redis_client, station_ids: Iterable[str] | None = None) -> di
             obj = json.loads(payload)
             if not isinstance(obj, dict):
                 raise ValueError("not an object")
+            if from_the_future(obj.get("ts_ms"), now):
+                log.warning("cc:summary[%s] is stamped %s ms ahead of this clock: ignored (check the poller host's "
+                            "clock)", sid, int(obj["ts_ms"]) - now)
+                continue
             out[sid] = obj
         except ValueError as exc:
             log.warning("cc:summary[%s] is not a summary JSON object: %s", sid, exc)

@@ -493,3 +493,30 @@ def test_any_open_alarm_turns_its_station_alarm_live_and_back_when_it_clears(web
     write_cycle(redis_client, [reading_for(spec)])
     wait_until(lambda: state_is("running"))
     nation.disconnect()
+
+
+def test_a_reading_stamped_in_the_future_neither_pins_the_data_time_nor_keeps_its_station_live(web, redis_client):
+    """A poller host whose clock runs a day ahead must not make its station look fresh for ever, nor freeze the
+    scope's data time a day ahead (issue 10): the reading is dropped, the station shows offline."""
+    from datasources.bus import now_ms  # noqa: PLC0415
+
+    app, socketio = web
+    bridge = app.server.extensions["cc"].bridge
+    skewed, honest = BUILT[0], BUILT[1]
+    client = _socket(app, socketio)
+    assert client.emit("join", "nation", callback=True)["ok"]
+    client.get_received()
+    t0 = now_ms()
+    write_cycle(redis_client, [reading_for(skewed, ts_ms=t0 + 86_400_000)])
+    wait_until(lambda: bridge.future_dropped >= 1)
+    write_cycle(redis_client, [reading_for(honest)])
+    kpis = wait_until(lambda: [k for k in _received(client, "kpis") if k["stations_online"] >= 1])
+    assert kpis[-1]["stations_online"] == 1 and kpis[-1]["ts_ms"] <= now_ms()
+    # first paint / resync read cc:summary, where the poller wrote the skewed summary too
+    http = _http(app)
+    k = http.get("/api/kpis?scope=nation").get_json()
+    assert k["stations_online"] == 1 and k["ts_ms"] <= now_ms()
+    states = {f["properties"]["id"]: f["properties"]["state"]
+              for f in http.get("/api/stations").get_json()["features"]}
+    assert states[skewed.station_id] == "offline" and states[honest.station_id] == "running"
+    client.disconnect()
