@@ -25,11 +25,13 @@ logout and session expiry. Migration 0003 makes ``audit_log`` append-only in the
 
 Passwords: werkzeug ``scrypt`` hashes (``generate_password_hash``; N=2^15, r=8, p=1, 16-byte salt). Policy: at
 least 8 characters from at least 3 of lower case / upper case / digits / symbols (GB/T 22239 等保 level 2 asks
-for complexity). Lockout: :data:`MAX_FAILED` consecutive failures lock the account for :data:`LOCKOUT_S`.
+for complexity). Lockout: :data:`MAX_FAILED` consecutive failures lock the account for :data:`LOCKOUT_S` — for
+browsers the user never signed in from: a browser that did carries a signed device cookie (:data:`DEVICE_COOKIE`)
+and is neither blocked nor counted, so nobody can lock an officer out of their own desk by guessing.
 
 Sessions: Flask's signed cookie (HttpOnly, SameSite=Lax, Secure when ``CC_SECURE_COOKIES=1``), no "remember me".
 A session ends after ``idle_s`` without a request (default 30 min) or ``max_age_s`` after login (default 12 h), and
-at once when the user's password changes, the user is locked or deactivated (the session id embeds a token that
+at once when the user's password changes or the user is deactivated (the session id embeds a token that
 rotates). The secret key: ``secret_key`` argument, ``SECRET_KEY`` already configured, ``$CC_SECRET_KEY``, or a
 random key persisted in ``<data_dir>/secret_key`` (shared by the web processes of one machine).
 
@@ -62,6 +64,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, jsonify, redirect, request, session
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -106,6 +109,9 @@ MAX_FAILED = 5          # consecutive failed logins before a lockout (engineerin
 LOCKOUT_S = 15 * 60     # lockout duration, s
 IDLE_S = 30 * 60        # session idle timeout, s
 MAX_AGE_S = 12 * 3600   # absolute session lifetime (one duty shift), s
+DEVICE_COOKIE = "cc_device"       # signed list of the users who signed in from this browser (trusted device)
+DEVICE_MAX_AGE_S = 90 * 86400     # a device stays trusted for 90 days after its last sign-in
+DEVICE_MAX_USERS = 8              # users remembered per device (a shared duty desk)
 PUBLIC_PREFIXES = ("/auth/", "/api/health", "/assets/", "/_favicon.ico", "/favicon.ico", "/i18n/")
 
 DEMO_USERS = (
@@ -276,40 +282,45 @@ def authenticate(engine: Engine, username: str, password: str, *, now_ms: int | 
     Returns:
         the :class:`AuthUser`.
     Raises:
-        AccountLocked: locked now (also when the password is right), or this failure locked it.
+        AccountLocked: locked now for untrusted clients (also when the password is right), or this failure locked it.
         LoginFailed: unknown user, wrong password, inactive account.
     """
     now = _ms() if now_ms is None else now_ms
     username = (username or "").strip()[:64]
     detail = {"remote_addr": remote_addr} if remote_addr else {}
+    if trusted_device:
+        detail["trusted_device"] = True
     with Session(engine) as s, s.begin():
         row = s.scalar(select(User).where(User.username == username))
         if row is None:
             _dummy_check(password or "")
             outcome, role, err = "failed", "", LoginFailed("invalid username or password")
             detail["reason"] = "unknown user"
-        elif row.locked_until_ms and row.locked_until_ms > now:
+        elif row.locked_until_ms and row.locked_until_ms > now and not (
+                trusted_device and row.failed_logins >= max_failed):  # an administrator's lock holds for everyone
             outcome, role = "locked", row.role
             err = AccountLocked(f"account locked until {_iso(row.locked_until_ms)}", row.locked_until_ms)
         elif not verify_password(row.password_hash, password or ""):
             role = row.role
-            if row.locked_until_ms and row.locked_until_ms <= now:
-                row.failed_logins, row.locked_until_ms = 0, None  # lockout over: count afresh
-            row.failed_logins += 1
-            detail["failed_logins"] = row.failed_logins
-            if row.failed_logins >= max_failed:
-                row.locked_until_ms = now + lockout_s * 1000
-                row.session_token = secrets.token_hex(16)
-                outcome = "locked"
-                err = AccountLocked(f"too many failed logins: locked for {lockout_s // 60} min", row.locked_until_ms)
-            else:
-                outcome, err = "failed", LoginFailed("invalid username or password")
+            outcome, err = "failed", LoginFailed("invalid username or password")
+            if not trusted_device:  # a trusted device's typos neither count nor lock (see above)
+                if row.locked_until_ms and row.locked_until_ms <= now:
+                    row.failed_logins, row.locked_until_ms = 0, None  # lockout over: count afresh
+                row.failed_logins += 1
+                detail["failed_logins"] = row.failed_logins
+                if row.failed_logins >= max_failed:
+                    row.locked_until_ms = now + lockout_s * 1000  # sessions in use stay (a stranger's guesses
+                    outcome = "locked"                            # must not sign the officer out)
+                    err = AccountLocked(f"too many failed logins: locked for {lockout_s // 60} min",
+                                        row.locked_until_ms)
         elif not row.active:
             _dummy_check(password or "")
             outcome, role, err = "failed", row.role, LoginFailed("invalid username or password")
             detail["reason"] = "inactive"
         else:
-            row.failed_logins, row.locked_until_ms, row.last_login_ms = 0, None, now
+            if not (row.locked_until_ms and row.locked_until_ms > now):
+                row.failed_logins, row.locked_until_ms = 0, None  # a trusted device leaves a stranger's lock on
+            row.last_login_ms = now
             outcome, role, err = "ok", row.role, None
             user = _auth_user(row)
     write_audit(engine, username or "anonymous", role, "auth.login", target=f"user:{username}", result=outcome,
@@ -775,6 +786,7 @@ def init_auth(server: Flask, engine: Engine, *, data_dir: str | Path | None = No
         PERMANENT_SESSION_LIFETIME=timedelta(seconds=max_age_s),
         REMEMBER_COOKIE_DURATION=timedelta(seconds=0),
     )
+    device_signer = URLSafeTimedSerializer(server.secret_key, salt="cc-trusted-device")
     lm = LoginManager()
     lm.session_protection = "basic"
     lm.init_app(server)
@@ -835,10 +847,11 @@ def init_auth(server: Flask, engine: Engine, *, data_dir: str | Path | None = No
         data = request.get_json(silent=True) if request.is_json else request.form
         data = data or {}
         username, password = str(data.get("username", "")), str(data.get("password", ""))
+        known = _device_users()
         try:
             user = authenticate(engine, username, password, now_ms=int(state.clock() * 1000),
                                 max_failed=state.max_failed, lockout_s=state.lockout_s,
-                                remote_addr=request.remote_addr or "")
+                                remote_addr=request.remote_addr or "", trusted_device=username.strip() in known)
         except AuthError as exc:
             if request.is_json:
                 body = {"ok": False, "error": str(exc)}
@@ -854,8 +867,24 @@ def init_auth(server: Flask, engine: Engine, *, data_dir: str | Path | None = No
         now = state.clock()
         session["_cc_since"] = session["_cc_seen"] = now
         if request.is_json:
-            return jsonify({"ok": True, "user": user.to_dict(), "idle_s": state.idle_s, "max_age_s": state.max_age_s})
-        return redirect(_safe_next(data.get("next")))
+            resp = jsonify({"ok": True, "user": user.to_dict(), "idle_s": state.idle_s, "max_age_s": state.max_age_s})
+        else:
+            resp = redirect(_safe_next(data.get("next")))
+        users = [user.username] + [u for u in known if u != user.username]
+        resp.set_cookie(DEVICE_COOKIE, device_signer.dumps(users[:DEVICE_MAX_USERS]), max_age=DEVICE_MAX_AGE_S,
+                        httponly=True, samesite="Lax", secure=server.config["SESSION_COOKIE_SECURE"], path="/auth/")
+        return resp
+
+    def _device_users() -> list[str]:
+        """The users this browser signed in as before (signed cookie, :data:`DEVICE_MAX_AGE_S`); [] if none/forged."""
+        raw = request.cookies.get(DEVICE_COOKIE)
+        if not raw:
+            return []
+        try:
+            users = device_signer.loads(raw, max_age=DEVICE_MAX_AGE_S)
+        except BadSignature:
+            return []
+        return [str(u) for u in users][:DEVICE_MAX_USERS] if isinstance(users, list) else []
 
     @server.post("/auth/logout")
     def _logout():

@@ -230,6 +230,36 @@ def test_http_lockout_answers_423(web):
     assert r.status_code == 423 and r.json["locked_until_ms"] > T0
 
 
+def test_a_stranger_guessing_cannot_lock_the_officer_out_of_the_desk_they_signed_in_from(web, db):
+    """Five wrong passwords from an unknown browser lock unknown browsers out, not the officer's own desk (device
+    cookie), and do not end the officer's session; an administrator's lock holds everywhere (issue 10)."""
+    server, _clock = web
+    desk, stranger = server.test_client(), server.test_client()
+    assert login(desk, "duty", "Duty#2026").status_code == 200
+    assert desk.get_cookie(auth.DEVICE_COOKIE, path="/auth/") is not None
+    codes = [login(stranger, "duty", "guess").status_code for _ in range(auth.MAX_FAILED)]
+    assert codes == [401] * (auth.MAX_FAILED - 1) + [423]
+    assert login(stranger, "duty", "Duty#2026").status_code == 423  # the stranger is locked out even with it
+    assert desk.get("/api/thing").status_code == 200  # the officer's session goes on
+    # a forged device cookie does not help the stranger
+    stranger.set_cookie(auth.DEVICE_COOKIE, desk.get_cookie(auth.DEVICE_COOKIE, path="/auth/").value[:-4] + "AAAA", path="/auth/")
+    assert login(stranger, "duty", "Duty#2026").status_code == 423
+    # the desk: a typo is refused (401, not counted), the right password signs in while strangers stay locked
+    desk.post("/auth/logout")
+    assert login(desk, "duty", "typo").status_code == 401
+    assert login(desk, "duty", "Duty#2026").status_code == 200
+    assert login(server.test_client(), "duty", "Duty#2026").status_code == 423
+    logins = audit(db, action="auth.login", actor="duty")  # newest first
+    assert [e["result"] for e in logins[:3]] == ["locked", "ok", "failed"]
+    assert '"trusted_device": true' in logins[1]["detail"]
+    # an administrator's lock (not caused by guessing) holds for the desk too
+    with db.begin() as conn:
+        conn.execute(text("UPDATE users SET locked_until_ms = :t, failed_logins = 0 WHERE username = 'duty'"),
+                     {"t": T0 + 3_600_000})
+    desk.post("/auth/logout")
+    assert login(desk, "duty", "Duty#2026").status_code == 423
+
+
 def test_http_roles_leader_refused_duty_officer_allowed(web, db):
     server, _clock = web
     alarm_id = raise_fire(db)
