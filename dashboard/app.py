@@ -44,7 +44,7 @@ from dashboard.field import init_field_app
 from dashboard.layout import serve_layout
 from dashboard.login import install_login_page
 from dashboard.ratelimit import install_rate_limits
-from dashboard.security import install_request_limits, install_security_headers
+from dashboard.security import install_proxy_fix, install_request_limits, install_security_headers
 from dashboard.snapshot import snapshot_blueprint
 from dashboard.operations import init_ops
 from dashboard.ops_bridge import OpsBridge
@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None, engine=None, redis_url: str | N
     client = redis.Redis.from_url(redis_url, socket_connect_timeout=1.0, socket_timeout=2.0)
 
     server = Flask("dashboard")
+    install_proxy_fix(server)  # CC_TRUSTED_PROXIES: client addresses behind a reverse proxy (issue 10)
     server.config["JSON_AS_ASCII"] = False
     server.json.ensure_ascii = False
     server.json.sort_keys = False

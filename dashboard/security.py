@@ -11,6 +11,11 @@
 
 ``CC_CSP`` replaces the policy (an empty value sends none) for deployments with other needs.
 
+Reverse proxy: ``CC_TRUSTED_PROXIES=<n>`` (default 0) trusts the last ``n`` hops' ``X-Forwarded-For`` /
+``-Proto`` / ``-Host`` (Werkzeug ``ProxyFix``), so the per-address login limit, the audit log and the lockout see the
+client's address, not the proxy's. With 0 the headers are ignored: a client cannot pick its own address to dodge
+the limit by sending ``X-Forwarded-For``.
+
 Request size: :func:`install_request_limits` caps every request body at the largest import file
 (:data:`datasources.importers.MAX_BYTES`) plus 1 MiB of multipart overhead; Werkzeug refuses a larger one with HTTP
 413 before reading it, so a huge upload cannot fill the web process's memory or disk.
@@ -42,6 +47,24 @@ def install_security_headers(server: Flask) -> None:
         for key, value in headers.items():
             resp.headers.setdefault(key, value)
         return resp
+
+
+def install_proxy_fix(server: Flask, trusted: int | None = None) -> int:
+    """Trust ``trusted`` reverse-proxy hops (default ``$CC_TRUSTED_PROXIES``, 0); returns the number installed.
+
+    Raises:
+        ValueError: ``CC_TRUSTED_PROXIES`` is not a whole number ≥ 0.
+    """
+    if trusted is None:
+        raw = os.environ.get("CC_TRUSTED_PROXIES", "0").strip() or "0"
+        if not raw.isdigit():
+            raise ValueError(f"CC_TRUSTED_PROXIES must be a whole number of proxy hops, not {raw!r}")
+        trusted = int(raw)
+    if trusted > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix  # noqa: PLC0415
+
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=trusted, x_proto=trusted, x_host=trusted)
+    return trusted
 
 
 def install_request_limits(server: Flask, max_bytes: int | None = None) -> None:

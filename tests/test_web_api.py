@@ -381,6 +381,31 @@ def test_sign_in_is_rate_limited_per_client_address(database_url, redis_url, tmp
     assert r.status_code == 200
 
 
+@pytest.mark.parametrize("proxies", ["0", "1"])
+def test_the_login_limit_sees_the_client_behind_a_trusted_proxy_and_ignores_spoofed_headers(
+        proxies, database_url, redis_url, tmp_path, monkeypatch):
+    """Behind one trusted proxy (``CC_TRUSTED_PROXIES=1``) two clients are two addresses; without it a guesser cannot
+    dodge the limit by sending a new ``X-Forwarded-For`` with every try."""
+    from dashboard.ratelimit import DEFAULT_LOGIN_RATE
+
+    monkeypatch.setenv("CC_LOGIN_RATE_LIMIT", DEFAULT_LOGIN_RATE)
+    monkeypatch.setenv("CC_TRUSTED_PROXIES", proxies)
+    app, _socketio = _make(database_url, redis_url, tmp_path, monkeypatch, start_bridge=False)
+    n = int(DEFAULT_LOGIN_RATE.split()[0])
+    octet = int.from_bytes(os.urandom(2), "big")
+    proxy = f"10.{octet >> 8}.{octet & 255}.1"
+    guesser = app.server.test_client()
+    codes = [guesser.post("/auth/login", json={"username": f"u{i}", "password": "x"},
+                          environ_base={"REMOTE_ADDR": proxy},
+                          headers={"X-Forwarded-For": f"192.0.2.{i if proxies == '0' else 9}"}).status_code
+             for i in range(n + 1)]
+    assert codes == [401] * n + [429]
+    desk = app.server.test_client()
+    r = desk.post("/auth/login", json={"username": "duty", "password": "Duty#2026"},
+                  environ_base={"REMOTE_ADDR": proxy}, headers={"X-Forwarded-For": "198.51.100.20"})
+    assert r.status_code == (200 if proxies == "1" else 429)
+
+
 def test_health_503_when_the_bus_accepts_no_writes(database_url, tmp_path, monkeypatch):
     """A Redis that answers PING but refuses writes (here: turned into a replica) loses every reading: degraded."""
     server = EmbeddedRedis().start()
