@@ -40,6 +40,8 @@ READ_ROLES = frozenset({"leader", "admin", "duty_officer"})
 NAVY, PANEL, ACCENT, GOOD, BAD = "#0b1622", "#12243a", "#1f78c8", "#1a9e5a", "#d64545"
 LIFECYCLE_COLOURS = {"built": "#1f78c8", "under_construction": "#f0a020", "idle": "#8a96a3", "maintenance": "#d64545"}
 CHECK_EVERY_S = 60.0
+#: how long the Redis lock of one week's snapshot is held at most (a PDF takes seconds; a dead holder's lock expires)
+LOCK_TIMEOUT_S = 600
 _WEEK_FILE = re.compile(r"^(\d{4}-W\d{2})(\.en)?\.(html|pdf)$")
 
 
@@ -237,25 +239,49 @@ def list_snapshots(data_dir: str | Path) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------------------------------------ scheduler
 
-def ensure_last_week(engine, data_dir: str | Path, now: datetime | None = None) -> Path | None:
+def ensure_last_week(engine, data_dir: str | Path, now: datetime | None = None, *,
+                     redis_client=None) -> Path | None:
     """If due (:func:`ops.weekly.snapshot_due`) and last week's PDF is missing, write it (idempotent).
-    Returns the new PDF path or ``None``."""
+
+    Several web processes run this scheduler; with ``redis_client`` (the bus) only the one holding the Redis lock
+    ``cc:lock:snapshot:<week>`` (:data:`LOCK_TIMEOUT_S`) writes, the others skip this check. A lock left by a dead
+    process expires after that timeout and the next check writes.
+
+    Returns:
+        the new PDF path, or ``None`` (not due, already written, or another process is writing it).
+    """
     now = now or datetime.now(timezone.utc)
     if not snapshot_due(now):
         return None
     week = last_complete_week(now)
-    if (Path(data_dir) / "snapshots" / f"{week}.pdf").exists():
+    pdf = Path(data_dir) / "snapshots" / f"{week}.pdf"
+    if pdf.exists():
         return None
-    return write_snapshot(engine, data_dir, week)["pdf"]
+    if redis_client is None:
+        return write_snapshot(engine, data_dir, week)["pdf"]
+    lock = redis_client.lock(f"cc:lock:snapshot:{week}", timeout=LOCK_TIMEOUT_S, blocking=False)
+    if not lock.acquire():
+        log.info("weekly snapshot %s: another process holds the lock", week)
+        return None
+    try:
+        if pdf.exists():  # written by the previous holder between our check and the lock
+            return None
+        return write_snapshot(engine, data_dir, week)["pdf"]
+    finally:
+        try:
+            lock.release()
+        except Exception:  # noqa: BLE001 — expired while writing: nothing to release
+            log.warning("weekly snapshot %s: the lock expired while writing", week)
 
 
 def start_snapshot_scheduler(settings, *, engine=None, stop: threading.Event | None = None,
-                             every_s: float = CHECK_EVERY_S) -> threading.Thread:
+                             every_s: float = CHECK_EVERY_S, redis_client=None) -> threading.Thread:
     """A daemon thread that checks every ``every_s`` s (default once a minute) and writes last week's snapshot on
     Monday after 06:00 Asia/Shanghai if it is missing. Errors are logged and retried next check.
 
     Args:
         settings: :class:`datasources.settings.Settings` (``data_dir``, ``database_url``). stop: set it to end.
+        redis_client: the bus; one process of several writes (see :func:`ensure_last_week`).
     """
     from datasources.db import make_engine  # noqa: PLC0415
     engine = engine or make_engine(settings.database_url)
@@ -264,7 +290,7 @@ def start_snapshot_scheduler(settings, *, engine=None, stop: threading.Event | N
     def run() -> None:
         while not stop.is_set():
             try:
-                path = ensure_last_week(engine, settings.data_dir)
+                path = ensure_last_week(engine, settings.data_dir, redis_client=redis_client)
                 if path:
                     log.info("weekly snapshot written: %s", path)
             except Exception:  # noqa: BLE001

@@ -35,7 +35,7 @@ def serve(settings: Settings | None = None, *, host: str | None = None, port: in
     if os.environ.get("CC_SNAPSHOT_SCHEDULE", "1") != "0":  # last week's report every Monday from 06:00 (Shanghai)
         from dashboard.snapshot import start_snapshot_scheduler  # noqa: PLC0415
 
-        start_snapshot_scheduler(settings, engine=engine)
+        start_snapshot_scheduler(settings, engine=engine, redis_client=app.server.extensions["cc"].redis)
     host = host or os.environ.get("CC_HOST") or "127.0.0.1"
     port = port or settings.port
     log.info("command center on http://%s:%d/", host, port)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from datasources.alarm_models import Alarm
 from datasources.db import make_engine, migrate
+from tests.ops_support import wait_for
 from datasources.fleet import generate_fleet
 from datasources.history import generate_history
 from datasources.repository import save_fleet
@@ -184,3 +185,21 @@ def test_snapshots_page_guarded_and_audited(seeded):
     client.post("/auth/logout")
     client.post("/auth/login", json={"username": "engineer", "password": "Field#2026"})
     assert client.get("/snapshots").status_code == 403
+
+
+def test_of_several_web_processes_only_the_lock_holder_writes_the_weekly_snapshot(seeded, redis_client):
+    """Every web process runs the scheduler; the Redis lock lets one write (issue 10), and a lock left by a dead
+    process expires."""
+    from dashboard.snapshot import ensure_last_week
+
+    engine, data_dir = seeded
+    monday = datetime(2026, 11, 23, 6, 30, tzinfo=CST)
+    held = redis_client.lock(f"cc:lock:snapshot:{WEEK}", timeout=30)
+    assert held.acquire(blocking=False)  # another process is writing
+    assert ensure_last_week(engine, data_dir, now=monday, redis_client=redis_client) is None
+    assert not (data_dir / "snapshots" / f"{WEEK}.pdf").exists()
+    redis_client.pexpire(f"cc:lock:snapshot:{WEEK}", 1)  # that process died: its lock runs out
+    wait_for(lambda: not redis_client.exists(f"cc:lock:snapshot:{WEEK}"), 10, "the dead holder's lock expired")
+    assert ensure_last_week(engine, data_dir, now=monday, redis_client=redis_client).name == f"{WEEK}.pdf"
+    assert not redis_client.exists(f"cc:lock:snapshot:{WEEK}")  # released after writing
+    assert ensure_last_week(engine, data_dir, now=monday, redis_client=redis_client) is None
