@@ -91,11 +91,48 @@
         return [time, date];
     };
 
-    cc.connection = function (connected, lang) {
-        if (connected) {
-            return ["cc-conn cc-conn-live", tr("conn.live", lang), tr("conn.title_live", lang)];
+    // the feed heartbeat (dashboard/bridge.py feed_status): a connected socket is not proof that data flows
+    var feedSeen = {obj: null, at: 0, out: null};
+    var HEARTBEAT_LOST_S = 15;  // three missed heartbeats (CC_FEED_HEARTBEAT_S = 5 s)
+    var STALE_TITLES = {silent: "conn.title_stale_silent", bus: "conn.title_stale_bus", age: "conn.title_stale_age"};
+
+    function fmtAge(s) {
+        s = Math.max(0, Math.round(s));
+        if (s < 120) { return s + " s"; }
+        if (s < 7200) { return Math.round(s / 60) + " min"; }
+        return Math.round(s / 3600) + " h";
+    }
+
+    cc.feedState = function (connected, feed, nowMs) {
+        if (!connected) { return {state: "down"}; }
+        if (feed && feed !== feedSeen.obj) { feedSeen.obj = feed; feedSeen.at = nowMs; }
+        if (!feed) { return {state: "live"}; }  // until the first heartbeat (sent on join)
+        var silentS = (nowMs - feedSeen.at) / 1000;
+        if (silentS > HEARTBEAT_LOST_S) { return {state: "stale", why: "silent", age: silentS}; }
+        if (!feed.bus) { return {state: "stale", why: "bus", age: silentS}; }
+        if (feed.newest_reading_ms) {
+            var ageS = (feed.ts_ms - feed.newest_reading_ms) / 1000 + silentS;
+            if (ageS > (feed.stale_after_s || 30)) { return {state: "stale", why: "age", age: ageS}; }
         }
-        return ["cc-conn cc-conn-down", tr("conn.reconnecting", lang), tr("conn.title_reconnecting", lang)];
+        return {state: "live"};
+    };
+
+    cc.connection = function (connected, feed, tick, lang) {
+        var f = cc.feedState(connected, feed, Date.now());
+        var out;
+        if (f.state === "down") {
+            out = ["cc-conn cc-conn-down", tr("conn.reconnecting", lang), tr("conn.title_reconnecting", lang)];
+        } else if (f.state === "stale") {
+            var age = fmtAge(f.age);
+            out = ["cc-conn cc-conn-stale", tr("conn.stale", lang) + " " + age,
+                   tr(STALE_TITLES[f.why], lang).replace("{age}", age)];
+        } else {
+            out = ["cc-conn cc-conn-live", tr("conn.live", lang), tr("conn.title_live", lang)];
+        }
+        var key = out.join("|");
+        if (key === feedSeen.out) { return [noUpdate(), noUpdate(), noUpdate()]; }
+        feedSeen.out = key;
+        return out;
     };
 
     cc.clusterOptions = function () {

@@ -1,4 +1,9 @@
-"""Header: language, clock, connection indicator (all clientside)."""
+"""Header: language, clock, connection indicator (all clientside).
+
+The indicator is *live* only while the socket is connected **and** the server's ``feed`` heartbeat
+(:meth:`dashboard.bridge.LiveBridge.feed_status`) says data flows; *stale* (with the age of the newest reading) when the
+bus is down, the newest reading is older than ``stale_after_s`` or heartbeats stop; *reconnecting* without a socket.
+"""
 from __future__ import annotations
 
 from dash import ALL, ClientsideFunction, Input, Output, State
@@ -27,5 +32,6 @@ def register(app, ctx) -> None:
     app.clientside_callback(
         ClientsideFunction(namespace="cc", function_name="connection"),
         Output("conn", "className"), Output("conn-text", "children"), Output("conn", "title"),
-        Input("socket", "connected"), Input("lang", "data"),
+        Input("socket", "connected"), Input("socket", "data-feed"), Input("clock-tick", "n_intervals"),
+        Input("lang", "data"),
     )

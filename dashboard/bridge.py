@@ -27,10 +27,15 @@ Staleness: every ``sweep_interval_s`` stations whose last summary is older than 
 Redis restarts: on a connection error the thread reconnects with exponential backoff (0.2 s … 5 s), re-subscribes
 and resynchronises every station from ``cc:summary`` (emitting only what changed). Emits go to this process's
 clients only (``ignore_queue``): with a Socket.IO message queue every web process runs its own bridge.
+
+Feed heartbeat: every ``CC_FEED_HEARTBEAT_S`` (5 s) each page gets a ``feed`` event (:meth:`LiveBridge.feed_status`)
+from a thread of its own, so the page can show *stale* instead of *live* when its socket is up but the data is
+frozen (Redis down, poller stopped, web process hung).
 """
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any, Callable, Mapping
@@ -84,6 +89,7 @@ class LiveBridge:
         self.messages = 0
         self.dropped = 0
         self.future_dropped = 0  # readings stamped beyond layers.live.MAX_FUTURE_MS ahead of this clock
+        self.heartbeat_s = float(os.environ.get("CC_FEED_HEARTBEAT_S", "5"))  # `feed` event to every page, s
         self.flushes = 0
         self.last_message_ms: int | None = None
 
@@ -95,6 +101,8 @@ class LiveBridge:
         self._load_index()
         self._thread = threading.Thread(target=self._run, name="cc-live-bridge", daemon=True)
         self._thread.start()
+        if self.heartbeat_s > 0:  # its own thread: it keeps beating (bus: false) while the bridge waits for Redis
+            threading.Thread(target=self._heartbeat_loop, name="cc-feed-heartbeat", daemon=True).start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -201,7 +209,30 @@ class LiveBridge:
         summaries = read_summaries(client)
         for sid, summ in summaries.items():
             self._pending.setdefault(sid, summ)
+        newest = max((int(s.get("ts_ms") or 0) for s in summaries.values()), default=0)
+        if newest and newest > (self.last_message_ms or 0):
+            self.last_message_ms = newest  # a restarted web process knows how old the data is before any message
         self.flush()
+
+    # ------------------------------------------------------------------ feed heartbeat
+    def feed_status(self) -> dict:
+        """What the page's connection indicator needs to tell *live* from *frozen* (Socket.IO event ``feed``)::
+
+            {"v": 1, "type": "feed", "ts_ms": <now, this process>, "bus": <Redis subscription up>,
+             "newest_reading_ms": <timestamp of the newest reading seen, or null>, "stale_after_s": 30.0}
+
+        A socket can be connected while nothing flows (Redis down, poller stopped): the page shows *stale* when
+        ``bus`` is false, when the newest reading is older than ``stale_after_s`` or when heartbeats stop coming.
+        """
+        return {"v": 1, "type": "feed", "ts_ms": now_ms(), "bus": bool(self.connected),
+                "newest_reading_ms": self.last_message_ms, "stale_after_s": self.stale_after_s or 30.0}
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop.wait(self.heartbeat_s):
+            try:
+                self.socketio.emit("feed", self.feed_status(), namespace=NAMESPACE, ignore_queue=True)
+            except Exception:  # noqa: BLE001 — a heartbeat must never kill its thread
+                log.exception("bridge: feed heartbeat failed")
 
     # ------------------------------------------------------------------ emitting
     def _has_members(self, room: str) -> bool:

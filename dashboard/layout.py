@@ -38,7 +38,7 @@ from layers.base import NATION
 
 log = logging.getLogger(__name__)
 
-SOCKET_EVENTS = ["station_states", "kpis", "station_values", *ops_layout.OPS_SOCKET_EVENTS, "pipe_states"]
+SOCKET_EVENTS = ["station_states", "kpis", "station_values", *ops_layout.OPS_SOCKET_EVENTS, "pipe_states", "feed"]
 KPI_TILES = (
     # id, label key, unit, sub-line kind
     ("stations_online", "kpi.stations_online", "", "of_total"),

@@ -63,6 +63,8 @@ def register(socketio, ctx) -> None:
                                                      "devices": detail["devices"]}, to=sid)
         except redis.RedisError as exc:  # joined anyway: live deltas arrive once Redis is back
             log.warning("join %s: no snapshot (%s)", scope.room, exc)
+        if scope.is_region and getattr(ctx, "bridge", None) is not None:
+            socketio.emit("feed", ctx.bridge.feed_status(), to=sid)  # the indicator need not wait for a heartbeat
         return {"ok": True, "scope": scope.room}
 
     @socketio.on("leave")

@@ -513,7 +513,7 @@ def take_screenshots(n_stations: int = 200, out_dir: Path | None = None) -> list
                                             ((1920, 1080), "en", True)):
                     page = new_page(browser, stack.url, "duty", width=w, height=h)
                     page.goto(f"{stack.url}/?lang={lang}")
-                    page.wait_for_selector(".cc-conn-live", timeout=20_000)
+                    page.wait_for_selector(".cc-conn-live, .cc-conn-stale", timeout=20_000)
                     page.wait_for_selector(".cc-st, .cc-cl", timeout=20_000)
                     if panel:
                         page.locator(".cc-attn-row").first.click()

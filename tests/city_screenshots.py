@@ -70,7 +70,7 @@ def shoot(out_dir: Path, n_stations: int, n_enterprises: int) -> list[Path]:
                 try:
                     # national: choropleth + stations
                     page.goto(stack.url + "/")
-                    page.wait_for_selector(".cc-conn-live", timeout=30_000)
+                    page.wait_for_selector(".cc-conn-live, .cc-conn-stale", timeout=30_000)
                     page.wait_for_selector(".cc-rl-has", timeout=30_000)
                     page.wait_for_function(f"() => ({COUNT_JS})().total > 0", timeout=30_000)
                     _settle(page, 4)

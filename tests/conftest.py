@@ -47,6 +47,16 @@ from tests.http_support import CsrfClient  # noqa: E402
 
 flask.Flask.test_client_class = CsrfClient
 
+# Browser assertions wait on their condition; on a loaded 2-core CI machine a page's callbacks can take longer than
+# Playwright's 5 s default, so every `expect` without its own timeout waits up to 20 s (it returns as soon as the
+# condition holds: nothing gets slower on a quiet machine).
+try:
+    from playwright.sync_api import expect as _expect  # noqa: E402
+
+    _expect.set_options(timeout=20_000)
+except ImportError:  # pragma: no cover — playwright is in requirements-dev.txt
+    pass
+
 PG_ADMIN_URL = os.environ.get("CC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

@@ -116,7 +116,7 @@ def take_screenshots(out_dir: Path | None = None) -> list[Path]:
                 # field engineer's phone first: an order arrives
                 page = new_page(browser, stack.url, "duty")
                 page.goto(stack.url)
-                page.wait_for_selector(".cc-conn-live", timeout=20_000)
+                page.wait_for_selector(".cc-conn-live, .cc-conn-stale", timeout=20_000)
                 wait_for(lambda: page.locator(".cc-al-row[data-alarm-id]").count() >= 5, 40, "alarms on screen")
                 # dispatch two orders so the work-order tab and the field page have content
                 for _ in range(2):
@@ -144,7 +144,7 @@ def take_screenshots(out_dir: Path | None = None) -> list[Path]:
 
                 wall = new_page(browser, stack.url, "duty", width=3840, height=2160)
                 wall.goto(stack.url)
-                wall.wait_for_selector(".cc-conn-live", timeout=20_000)
+                wall.wait_for_selector(".cc-conn-live, .cc-conn-stale", timeout=20_000)
                 wait_for(lambda: wall.locator(".cc-al-row[data-alarm-id]").count() >= 5, 40, "alarms on the wall")
                 wall.locator("#dock-tab-orders").click()
                 time.sleep(1.5)

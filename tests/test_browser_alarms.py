@@ -52,7 +52,7 @@ def tap(locator, timeout_ms: int = UI_TIMEOUT_MS) -> None:
 def _officer(browser, ops, user="duty", **kw):
     page = new_page(browser, ops.url, user, **kw)
     page.goto(ops.url)
-    expect(page.locator("#conn")).to_have_class(re.compile(r"cc-conn-live"), timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#conn")).to_have_class(re.compile(r"cc-conn-(live|stale)"), timeout=UI_TIMEOUT_MS)
     return page
 
 
@@ -73,7 +73,7 @@ def test_sign_in_page_and_header(cc_browser, ops):
     expect(page.locator("#cc-err")).to_have_text("Invalid user name or password")
     page.fill("#cc-pass", "Duty#2026")
     page.locator("#cc-submit").click()
-    expect(page.locator("#conn")).to_have_class(re.compile(r"cc-conn-live"), timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#conn")).to_have_class(re.compile(r"cc-conn-(live|stale)"), timeout=UI_TIMEOUT_MS)
     expect(page.locator(".cc-user-name")).to_have_text("值班员（演示）")
     expect(page.locator(".cc-user-role")).to_have_text(re.compile("Duty officer|值班员"))
     tap(page.locator("#cc-logout"))
@@ -250,7 +250,7 @@ def test_a_work_order_created_while_the_page_was_offline_appears_when_it_reconne
     order = wo.create_order(db, actor="duty", station_id=station.station_id, engineer_id=None,
                             title="离线期间派发的工单", redis_client=ops.stack.redis)
     officer.context.set_offline(False)
-    expect(officer.locator("#conn")).to_have_class(re.compile(r"cc-conn-live"), timeout=90_000)
+    expect(officer.locator("#conn")).to_have_class(re.compile(r"cc-conn-(live|stale)"), timeout=90_000)
     expect(officer.locator(f"#order-list .cc-wo-row:has(.cc-wo-c-id:text-is('#{order['id']}'))")).to_have_count(
         1, timeout=UI_TIMEOUT_MS)
     officer.context.close()

@@ -51,7 +51,7 @@ def _count(stack, stmt) -> int:
 
 def _open_city(page, stack, city: str = CITY):
     page.goto(f"{stack.url}/?scope=city:{city}")
-    expect(page.locator("#conn")).to_have_class(re.compile(r"cc-conn-live"), timeout=TIMEOUT)
+    expect(page.locator("#conn")).to_have_class(re.compile(r"cc-conn-(live|stale)"), timeout=TIMEOUT)
     page.wait_for_function("() => window.ccCity && window.ccCity.map", timeout=TIMEOUT)
 
 
