@@ -156,7 +156,9 @@ def _legend(T: _Texts) -> html.Div:
 
 
 def _site_panel(T: _Texts) -> html.Div:
-    """The site drawer: static skeleton (filled by :mod:`callbacks.site`), device list rendered per station."""
+    """The site drawer: static skeleton (filled by :mod:`callbacks.site`), device list rendered per station; the
+    site record (站点档案: partner, idle revenue / milestones, alarm history, work orders) is a wing on the drawer's
+    left (``site-record``, rendered by :func:`callbacks.site.record_children`)."""
 
     def meta(key: str, value_id: str) -> html.Div:
         return html.Div(className="cc-site-meta-item", children=[T(key, tag=html.Div, className="cc-meta-label"),
@@ -196,6 +198,9 @@ def _site_panel(T: _Texts) -> html.Div:
                                                             T("panel.updated"), " ",
                                                             html.Span("—", id="site-updated")])]),
         html.Div(id="site-devices", className="cc-site-devices")]),
+        html.Aside(id="site-record", className="cc-srec cc-srec-empty", children=[
+            html.Div(className="cc-srec-head", children=[T("site.record", tag=html.H3)]),
+            html.Div(id="site-record-body", className="cc-srec-body")]),
     ])
 
 

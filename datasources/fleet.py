@@ -9,12 +9,17 @@ idle / maintenance; only built stations have devices. A built station has 2–6 
 and variable-speed), a dryer, a flow meter, a power meter and a station I/O module. Compressor ratings: 10–40 m³/min
 free air delivery, specific power 6–8 kW/(m³/min) — the typical range of oil-injected screw compressors at
 0.7–0.8 MPa (GB 19153-2019 grades 1–3 lie around 5.5–8 kW/(m³/min) for these sizes).
+
+Site record (partner contact, idle-room lease figures, construction milestones; :func:`site_record`) is drawn from a
+random stream of its own, so adding it left the placement, mix and devices of a seed unchanged.
 """
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import numpy as np
 
-from datasources.fleet_spec import DeviceSpec, StationSpec
+from datasources.fleet_spec import MILESTONES, DeviceSpec, StationSpec
 
 #: provincial weights of the demo fleet (industrial provinces carry more stations); adcode → weight
 PROVINCE_WEIGHTS = {
@@ -31,6 +36,19 @@ _KIND_NAME = {"standalone_module": ("单机模块", "Module"), "smart_station": 
               "central_station": ("集中空压站", "Central Station")}
 PARTNERS = ("华东压缩机服务", "粤海机电", "齐鲁动力设备", "蜀都空压运维", "京津冀工业服务", "中原节能科技",
             "闽南气动工程", "长江空压设备")
+#: demo contact person and phone of each partner (fictitious; 138-0000-xxxx is the usual placeholder range)
+PARTNER_CONTACTS = {
+    "华东压缩机服务": ("周建国", "138-0000-0101"), "粤海机电": ("梁志文", "138-0000-0202"),
+    "齐鲁动力设备": ("孔德明", "138-0000-0303"), "蜀都空压运维": ("罗晓川", "138-0000-0404"),
+    "京津冀工业服务": ("高志强", "138-0000-0505"), "中原节能科技": ("郑宏伟", "138-0000-0606"),
+    "闽南气动工程": ("林海峰", "138-0000-0707"), "长江空压设备": ("江涛", "138-0000-0808"),
+}
+#: the demo fleet's "today" for idle-since dates and milestones (fixed so the fleet is deterministic)
+FLEET_REF_DATE = date(2026, 12, 1)
+#: planned duration of each construction milestone (:data:`datasources.fleet_spec.MILESTONES`), days — a small
+#: skid-mounted station: survey 3 weeks, design 1 month, civil works 2 months, installation 6 weeks, commissioning
+#: 3 weeks, acceptance 10 days (demo figures)
+MILESTONE_DAYS = (21, 30, 60, 42, 21, 10)
 UNITS_PER_PORT = 48  # unit ids 1..48 per simulator port: ~6 stations behind one gateway address
 
 
@@ -38,6 +56,36 @@ def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
     keys = list(weights)
     p = np.array([weights[k] for k in keys], dtype=float)
     return keys[int(rng.choice(len(keys), p=p / p.sum()))]
+
+
+def site_record(rng: np.random.Generator, lifecycle: str, capacity_m3_min: float, partner: str) -> dict:
+    """Demo site-record fields of one station (:class:`StationSpec` keyword arguments), drawn from ``rng``.
+
+    Partner contact: :data:`PARTNER_CONTACTS`. Idle stations: the room's area is taken as 40 m² + 3 m² per m³/min of
+    capacity and its market rent as 25–45 CNY/m²/month (industrial-park rents, demo assumption), rounded to 100 CNY;
+    60 % of idle rooms are let at 85–100 % of it, the rest not at all (``lease_cny_month`` 0); idle for 20–720 days
+    before :data:`FLEET_REF_DATE`. Under construction: started 30–220 days before it, milestones planned back to back
+    (:data:`MILESTONE_DAYS`); a milestone is done (±7 days around plan) when that lies before the reference date,
+    and never after an unfinished one.
+    """
+    contact, phone = PARTNER_CONTACTS.get(partner, ("", ""))
+    out: dict = {"partner_contact": contact, "partner_phone": phone}
+    if lifecycle == "idle":
+        market = round((40 + 3 * capacity_m3_min) * float(rng.uniform(25, 45)), -2)
+        lease = round(market * float(rng.uniform(0.85, 1.0)), -2) if rng.random() < 0.6 else 0.0
+        since = FLEET_REF_DATE - timedelta(days=int(rng.integers(20, 721)))
+        out.update(market_lease_cny_month=market, lease_cny_month=lease, idle_since=since.isoformat())
+    elif lifecycle == "under_construction":
+        day = FLEET_REF_DATE - timedelta(days=int(rng.integers(30, 221)))
+        items, open_seen = [], False
+        for key, days in zip(MILESTONES, MILESTONE_DAYS):
+            day += timedelta(days=days)
+            done = day + timedelta(days=int(rng.integers(-7, 8)))
+            finished = not open_seen and done <= FLEET_REF_DATE
+            open_seen = open_seen or not finished
+            items.append((key, day.isoformat(), done.isoformat() if finished else ""))
+        out["build_milestones"] = tuple(items)
+    return out
 
 
 def generate_fleet(n_stations: int = 240, seed: int = 42, host: str = "127.0.0.1", base_port: int = 15020,
@@ -64,6 +112,7 @@ def generate_fleet(n_stations: int = 240, seed: int = 42, host: str = "127.0.0.1
 
         region_index = get_region_index()
     rng = np.random.default_rng(seed)
+    rec_rng = np.random.default_rng([seed, 6])  # site-record fields: a stream of their own, placement unchanged
     provinces = {p.adcode: p for p in region_index.provinces()}
     prov_weights = {a: w for a, w in PROVINCE_WEIGHTS.items() if a in provinces}
     cities_of = {a: region_index.cities(a) for a in prov_weights}
@@ -112,10 +161,11 @@ def generate_fleet(n_stations: int = 240, seed: int = 42, host: str = "127.0.0.1
                 port, unit = addr()
                 devices.append(DeviceSpec(device_id=f"{station_id}-{suffix}", station_id=station_id, kind=kind_d,
                                           model=model, host=host, port=port, unit_id=unit))
+        partner = PARTNERS[int(rng.integers(len(PARTNERS)))]
         stations.append(StationSpec(
             station_id=station_id, name=f"{city.name_zh}{suffix_zh}{kind_zh}{i + 1:03d}",
             name_en=f"{city.name_en} {suffix_en} {kind_en} {i + 1:03d}", kind=kind, lifecycle=lifecycle,
             lon=round(lon, 6), lat=round(lat, 6), province_adcode=prov_code, city_adcode=city_code,
-            capacity_m3_min=capacity, partner=PARTNERS[int(rng.integers(len(PARTNERS)))], devices=tuple(devices),
-            simulated=True))
+            capacity_m3_min=capacity, partner=partner, devices=tuple(devices),
+            simulated=True, **site_record(rec_rng, lifecycle, capacity, partner)))
     return stations

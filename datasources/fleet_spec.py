@@ -15,6 +15,9 @@ DEVICE_KINDS = ("compressor", "dryer", "flow_meter", "power_meter", "station_io"
 #: how the poller reaches a device: Modbus TCP, Modbus RTU frames over a TCP socket (serial-to-Ethernet converters
 #: in transparent mode), Modbus RTU on a local serial port (``host`` is then the port path, e.g. ``/dev/ttyUSB0``)
 TRANSPORTS = ("tcp", "rtu_over_tcp", "rtu")
+#: construction milestones (建设节点) of a station under construction, in build order: site survey 选址勘察, design
+#: 方案设计, civil works 土建施工, equipment installation 设备安装, commissioning 调试试运行, acceptance 竣工验收
+MILESTONES = ("survey", "design", "civil", "install", "commission", "acceptance")
 #: per-device transport settings that override the poller's defaults when not ``None``
 TRANSPORT_SETTINGS = ("timeout_s", "retries", "offline_after", "poll_interval_s", "max_gap", "max_registers_per_read")
 
@@ -74,6 +77,12 @@ class StationSpec:
 
     ``simulated``: the station belongs to the demo fleet and is served by the simulator. A real (registered) station
     is ``False`` and is never served by the simulator, whatever its addresses.
+
+    Site record (migration 0006, all optional): ``partner_contact`` / ``partner_phone`` of the partner (合作方);
+    idle stations: ``lease_cny_month`` (contracted monthly lease income of the room, CNY/month, 0 = not let),
+    ``market_lease_cny_month`` (market / asking rent, CNY/month), ``idle_since`` (ISO date ``YYYY-MM-DD``, "" =
+    unknown); under construction: ``build_milestones`` — ``((key, planned ISO date, done ISO date or ""), …)`` in
+    build order, keys of :data:`MILESTONES`.
     """
 
     station_id: str
@@ -89,3 +98,9 @@ class StationSpec:
     partner: str
     devices: tuple[DeviceSpec, ...] = field(default_factory=tuple)
     simulated: bool = False
+    partner_contact: str = ""
+    partner_phone: str = ""
+    lease_cny_month: float | None = None
+    market_lease_cny_month: float | None = None
+    idle_since: str = ""
+    build_milestones: tuple[tuple[str, str, str], ...] = ()

@@ -4,9 +4,9 @@ Coordinates: WGS-84 (EPSG:4326) degrees. Flows m³/min, powers kW. Timestamps: t
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
-from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy import false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -35,6 +35,19 @@ class Station(Base):
     city_adcode: Mapped[str] = mapped_column(String(6), index=True)
     capacity_m3_min: Mapped[float] = mapped_column(Float, default=0.0)
     partner: Mapped[str] = mapped_column(String(128), default="")
+    #: the partner's (合作方) contact person and phone for this station (migration 0006); "" = unknown
+    partner_contact: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    partner_phone: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    #: idle stations (空闲站房): contracted monthly lease income of the station room, CNY/month (0 = not let),
+    #: the market (asking) rent of the room, CNY/month, and the first idle day — read by
+    #: :func:`datasources.site_queries.idle_revenue`; ``NULL`` = not recorded
+    lease_cny_month: Mapped[float | None] = mapped_column(Float, nullable=True)
+    market_lease_cny_month: Mapped[float | None] = mapped_column(Float, nullable=True)
+    idle_since: Mapped[date | None] = mapped_column(Date, nullable=True)
+    #: stations under construction (在建): construction milestones (建设节点), JSON text
+    #: ``[{"key": "survey", "planned": "2026-05-01", "done": "2026-05-03" | null}, …]`` in build order, dates local
+    #: (Asia/Shanghai) ISO; keys: :data:`datasources.fleet_spec.MILESTONES`; "" = none recorded
+    build_milestones: Mapped[str] = mapped_column(Text, default="", server_default="")
     #: demo fleet (served by the simulator) or a real, registered site (never simulated)
     simulated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

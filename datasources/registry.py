@@ -611,7 +611,7 @@ def update_station(engine: Engine, station_id: str, changes: Mapping[str, Any], 
         base.pop("province_adcode"), base.pop("city_adcode")
     fields = validate_station({**base, **changes}, crs=crs if ("lon" in changes or "lat" in changes) else "WGS84",
                               region_index=region_index)
-    spec = StationSpec(**fields, devices=old.devices)
+    spec = dataclasses.replace(old, **fields)  # fields the registry does not edit (site record, simulated) stay
     _commit(engine, [spec], action="registry.station.update", target=f"station:{station_id}", actor=actor, role=role,
             detail={"changes": dict(changes)}, redis_client=redis_client)
     return spec

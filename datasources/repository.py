@@ -1,7 +1,9 @@
 """Read and write the fleet (stations and devices) in SQL. Writes are single transactions: all or nothing."""
 from __future__ import annotations
 
+import json
 from collections import Counter
+from datetime import date
 from typing import Iterable
 
 from sqlalchemy import Engine, delete, func, select
@@ -95,10 +97,27 @@ def write_station(session: Session, spec: StationSpec) -> None:
         row = Station(station_id=spec.station_id)
         session.add(row)
     for key in ("name", "name_en", "kind", "lifecycle", "lon", "lat", "province_adcode", "city_adcode",
-                "capacity_m3_min", "partner", "simulated"):
+                "capacity_m3_min", "partner", "simulated", *RECORD_COLUMNS):
         setattr(row, key, getattr(spec, key))
+    row.idle_since = date.fromisoformat(spec.idle_since) if spec.idle_since else None
+    row.build_milestones = (json.dumps([{"key": k, "planned": p or None, "done": d or None}
+                                        for k, p, d in spec.build_milestones]) if spec.build_milestones else "")
     row.devices = [Device(**{k: getattr(d, k) for k in DEVICE_COLUMNS}) for d in spec.devices]
     session.flush()
+
+
+#: site-record columns of :class:`~datasources.models.Station` copied 1:1 from :class:`StationSpec` (migration 0006;
+#: ``idle_since`` and ``build_milestones`` are converted)
+RECORD_COLUMNS = ("partner_contact", "partner_phone", "lease_cny_month", "market_lease_cny_month")
+
+
+def _milestones(text: str | None) -> tuple[tuple[str, str, str], ...]:
+    try:
+        items = json.loads(text) if text else []
+    except ValueError:
+        return ()
+    return tuple((str(m.get("key", "")), m.get("planned") or "", m.get("done") or "") for m in items
+                 if isinstance(m, dict))
 
 
 #: the :class:`~datasources.models.Device` columns that map 1:1 onto :class:`DeviceSpec` fields
@@ -117,7 +136,10 @@ def _to_spec(row: Station) -> StationSpec:
         station_id=row.station_id, name=row.name, name_en=row.name_en, kind=row.kind, lifecycle=row.lifecycle,
         lon=row.lon, lat=row.lat, province_adcode=row.province_adcode, city_adcode=row.city_adcode,
         capacity_m3_min=row.capacity_m3_min, partner=row.partner, simulated=bool(row.simulated),
-        devices=tuple(device_spec(d) for d in row.devices))
+        devices=tuple(device_spec(d) for d in row.devices),
+        **{k: getattr(row, k) for k in RECORD_COLUMNS},
+        idle_since=row.idle_since.isoformat() if row.idle_since else "",
+        build_milestones=_milestones(row.build_milestones))
 
 
 def load_fleet(engine: Engine, province_adcode: str | None = None, city_adcode: str | None = None) -> list[StationSpec]:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from dashboard.auth import seed_demo_users
@@ -159,7 +159,11 @@ def test_add_update_remove_are_audited_and_notified(engine, redis_client):
                         role="admin", redis_client=redis_client)
     registry.update_device(engine, "SZ0001-C2", {"timeout_s": 1.5}, actor="alice", role="admin")
     assert load_station(engine, "SZ0001").devices[1].timeout_s == 1.5
+    with engine.begin() as conn:  # the site record (partner contact, migration 0006) is not a registry field
+        conn.execute(text("UPDATE stations SET partner_phone = '138-0000-0001' WHERE station_id = 'SZ0001'"))
     registry.update_station(engine, "SZ0001", {"name_en": "Suzhou One"}, actor="alice", role="admin")
+    updated = load_station(engine, "SZ0001")
+    assert updated.name_en == "Suzhou One" and updated.partner_phone == "138-0000-0001"  # kept, not wiped
     registry.remove_device(engine, "SZ0001-C2", actor="alice", role="admin")
     assert [d.device_id for d in load_station(engine, "SZ0001").devices] == ["SZ0001-C1"]
     registry.remove_station(engine, "SZ0001", actor="alice", role="admin")
