@@ -5,7 +5,8 @@
                                    writable}, stations, devices_online, devices_total, newest_reading_age_s,
                                    bridge}``; HTTP 503 (``degraded``) when Redis or the database is down or does
                                    not accept writes (a read-only replica, a full disk, a locked SQLite file:
-                                   readings, alarms and work orders would be lost), or when a background
+                                   readings, alarms and work orders would be lost; a SQLite file is also
+                                   checked with ``os.access``), or when a background
                                    component's heartbeat (``cc:heartbeats``, e.g. the alarm engine) is older than
                                    ``CC_HEARTBEAT_STALE_S`` (60 s): ``components: {name: {age_s, ok}}``
 ``GET /api/stations?scope=…``      GeoJSON FeatureCollection (WGS-84) of the scope's stations with live state
@@ -84,6 +85,29 @@ def _db_down(exc):
     return _error(503, f"database unavailable: {exc.__class__.__name__}")
 
 
+def sqlite_files_unwritable(engine) -> str | None:
+    """Why a SQLite database's files refuse writes (read-only or immutable file, read-only mount), or ``None``
+    (also for other databases and ``:memory:``).
+
+    The write probe of :func:`datasources.db.writable` runs on a pooled connection whose file descriptor was opened
+    read-write earlier, and an ``UPDATE … WHERE 1 = 0`` writes no page: a file made read-only afterwards passes it
+    while every commit of the recorder fails. ``os.access`` asks the kernel about the file itself (mode bits for a
+    non-root user, the immutable attribute and read-only mounts for everyone).
+    """
+    if engine.dialect.name != "sqlite":
+        return None
+    path = engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    for f in (path, path + "-wal"):
+        if os.path.exists(f) and not os.access(f, os.W_OK):
+            return f"{os.path.basename(f)} is not writable (read-only file or file system)"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.access(folder, os.W_OK):
+        return f"the folder of {os.path.basename(path)} is not writable"
+    return None
+
+
 @bp.get("/api/health")
 def health():
     ctx = _ctx()
@@ -114,6 +138,9 @@ def health():
     body["database"] = {"ok": db_ok, "writable": False}
     if db_ok:
         ok, why = db_writable(ctx.engine)
+        if ok:
+            why = sqlite_files_unwritable(ctx.engine)
+            ok = why is None
         body["database"]["writable"] = ok
         if not ok:
             body["database"]["error"] = why

@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -132,13 +131,13 @@ def _ensure_seeded(settings) -> None:
     # demo cameras / pipes are attached to demo (simulated) stations only, never to registered sites
     demo = [s for s in load_fleet(engine) if s.simulated]
     if not settings.simulator:  # CC_SIMULATOR=0: real sites only; the city demo layers may still be seeded
-        _seed_city(engine, demo, settings.seed, RUN_ENTERPRISES, None)
+        _seed_city(engine, demo, settings.seed, _run_enterprises(), _run_shops())
     elif not demo:
-        if cmd_seed(settings, argparse.Namespace(stations=None, seed=None, enterprises=RUN_ENTERPRISES,
-                                                 shops=None)) != 0:
+        if cmd_seed(settings, argparse.Namespace(stations=None, seed=None, enterprises=_run_enterprises(),
+                                                 shops=_run_shops())) != 0:
             log.error("the demo fleet was not seeded (conflict with registered sites, see above)")
     else:  # a database from before the city layers: fill what is missing
-        _seed_city(engine, demo, settings.seed, RUN_ENTERPRISES, None)
+        _seed_city(engine, demo, settings.seed, _run_enterprises(), _run_shops())
     _seed_users(engine)
     engine.dispose()
 
@@ -362,74 +361,104 @@ def cmd_clear(settings, args) -> int:
     return _publish_control(settings, {"cmd": "clear", "device_id": args.device_id, "name": args.name})
 
 
-def cmd_run(settings, args) -> int:
-    """Start the whole stack and supervise it until Ctrl-C / SIGTERM. A child that dies is restarted (backoff)."""
-    from datasources.redis_server import ensure_redis, redis_reachable  # noqa: PLC0415
+def _run_enterprises() -> int:
+    """Enterprises ``run`` seeds on first start: ``CC_RUN_ENTERPRISES`` (default :data:`RUN_ENTERPRISES`)."""
+    raw = os.environ.get("CC_RUN_ENTERPRISES", "").strip()
+    try:
+        return int(raw) if raw else RUN_ENTERPRISES
+    except ValueError as exc:
+        raise ValueError(f"environment variable CC_RUN_ENTERPRISES={raw!r} is not an integer") from exc
 
-    url = settings.redis_url
-    if url and not redis_reachable(url):
-        log.error("REDIS_URL=%s does not answer; unset it to use a private Redis", url)
-        return 2
-    url, server = ensure_redis(url)
-    if server:
-        log.info("started a private Redis at %s", url)
-    os.environ["REDIS_URL"] = url
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    url_file = settings.data_dir / "redis.url"
-    url_file.write_text(url + "\n")
-    os.environ.setdefault("CC_DATA_DIR", str(settings.data_dir))
-    from datasources.settings import load_settings  # noqa: PLC0415
 
-    settings = load_settings()
-    _ensure_seeded(settings)
+def _run_shops() -> int | None:
+    """Street shops ``run`` seeds on first start: ``CC_RUN_SHOPS`` (default ``None``: the demo's 10,000)."""
+    raw = os.environ.get("CC_RUN_SHOPS", "").strip()
+    try:
+        return int(raw) if raw else None
+    except ValueError as exc:
+        raise ValueError(f"environment variable CC_RUN_SHOPS={raw!r} is not an integer") from exc
+
+
+def _stack_children(settings) -> dict[str, list[str]]:
+    """Command lines of the supervised children of ``run`` (name → argv), in start order."""
+    py = [sys.executable, "-m", "dashboard"]
     children: dict[str, list[str]] = {
-        **({"sim": [sys.executable, "-m", "dashboard", "sim"]} if settings.simulator else {}),
-        "poll": [sys.executable, "-m", "dashboard", "poll"],
-        "alarms": [sys.executable, "-m", "dashboard", "alarms"],
-        "record": [sys.executable, "-m", "dashboard", "record"],
-        "web": [sys.executable, "-m", "dashboard", "web"],
+        **({"sim": py + ["sim"]} if settings.simulator else {}),
+        "poll": py + ["poll"],
+        "alarms": py + ["alarms"],
+        "record": py + ["record"],
+        "web": py + ["web"],
     }
     if settings.simulator:  # demo history is for the demo fleet; a real-sites deployment records its own
         # one-shot, in the background so the first start stays quick (~40 s for 240 stations × 400 days)
-        children["history"] = [sys.executable, "-m", "dashboard", "history", "--days", str(HISTORY_DAYS)]
-    oneshot = {"history"}  # not restarted once it exits 0
-    procs: dict[str, subprocess.Popen] = {}
-    restarts: dict[str, float] = {}
-    stopping = False
+        children["history"] = py + ["history", "--days", str(HISTORY_DAYS)]
+    return children
+
+
+def cmd_run(settings, args) -> int:
+    """Start the whole stack and supervise it until Ctrl-C / SIGTERM (:class:`dashboard.supervisor.Supervisor`).
+
+    With ``REDIS_URL`` unset the private ``redis-server`` is a supervised child too (append-only file under
+    ``<data dir>/redis``, same port on restart, URL in ``<data dir>/redis.url``). Every child is watched at once and
+    restarted with its own exponential backoff, reset after ``CC_SUPERVISOR_HEALTHY_S`` s up; the supervisor's
+    state is in ``<data dir>/supervisor.json``.
+
+    Returns:
+        0 after a clean stop; 2 when ``REDIS_URL`` does not answer or the private Redis does not start.
+    """
+    import shutil  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    from datasources.redis_server import RedisUnavailable, free_port, redis_reachable  # noqa: PLC0415
+    from dashboard.supervisor import ChildSpec, Supervisor, redis_child, timings_from_env, wait_redis  # noqa: PLC0415
+
+    stop = threading.Event()
 
     def _stop(_sig, _frm):
-        nonlocal stopping
-        stopping = True
+        stop.set()
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    for name, argv in children.items():
-        procs[name] = subprocess.Popen(argv)
-    log.info("command center on http://127.0.0.1:%d/  (Ctrl-C stops)", settings.port)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    sup = Supervisor(status_file=settings.data_dir / "supervisor.json", **timings_from_env())
+    url = settings.redis_url
+    url_file = settings.data_dir / "redis.url"
+    private = not url
     try:
-        while not stopping:
-            time.sleep(0.5)
-            for name, proc in list(procs.items()):
-                if proc.poll() is not None and not stopping:
-                    if name in oneshot and proc.returncode == 0:
-                        del procs[name]
-                        continue
-                    delay = min(30.0, restarts.get(name, 0.5) * 2)
-                    restarts[name] = delay
-                    log.warning("%s exited with %s; restarting in %.0f s", name, proc.returncode, delay)
-                    time.sleep(delay)
-                    procs[name] = subprocess.Popen(children[name])
+        if url and not redis_reachable(url):
+            log.error("REDIS_URL=%s does not answer; unset it to use a private Redis", url)
+            return 2
+        if private:
+            workdir = settings.data_dir / "redis"
+            shutil.rmtree(workdir, ignore_errors=True)  # the private bus lives as long as this stack
+            for attempt in range(5):  # a free port may be taken before redis-server binds it: try another
+                port = free_port()
+                url = f"redis://127.0.0.1:{port}/0"
+                try:
+                    wait_redis(url, sup.add(redis_child(port, workdir)))
+                    break
+                except (RedisUnavailable, RuntimeError, OSError) as exc:
+                    sup.discard("redis")
+                    if isinstance(exc, RedisUnavailable) or attempt == 4:
+                        log.error("the private Redis did not start: %s", exc)
+                        return 2
+            log.info("started a private Redis at %s (supervised, restarted on the same port)", url)
+            url_file.write_text(url + "\n")
+        os.environ["REDIS_URL"] = url
+        os.environ.setdefault("CC_DATA_DIR", str(settings.data_dir))
+        from datasources.settings import load_settings  # noqa: PLC0415
+
+        settings = load_settings()
+        _ensure_seeded(settings)
+        if stop.is_set():
+            return 0
+        for name, argv in _stack_children(settings).items():
+            sup.add(ChildSpec(name, argv, oneshot=name == "history"))
+        log.info("command center on http://127.0.0.1:%d/  (Ctrl-C stops)", settings.port)
+        sup.run(stop)
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if server:
-            server.stop()
+        sup.stop()
+        if private:
             url_file.unlink(missing_ok=True)
     return 0
 

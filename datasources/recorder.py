@@ -253,6 +253,8 @@ class RecorderConfig:
         shard: ``(i, n)``: record only stations with ``zlib.crc32(station_id) % n == i`` (the poller's formula);
             with ``n > 1`` the default group becomes ``recorder-<i>of<n>`` so each shard reads the whole stream in
             its own group and acknowledges other shards' entries unprocessed.
+        retry_max_s: cap of the retry back-off after a Redis or database error (1 s doubling), s: the longest a
+            recovered database waits for the recorder to catch up.
     """
 
     stream: str = READINGS_STREAM
@@ -270,6 +272,7 @@ class RecorderConfig:
     claim_idle_ms: int = 60_000
     create_group_at: str = "0"
     shard: tuple[int, int] = (0, 1)
+    retry_max_s: float = 10.0
 
     def __post_init__(self) -> None:
         i, n = self.shard
@@ -302,7 +305,8 @@ class _StationState:
 class RecorderStats:
     """Counters since start: entries ``read``, ``processed`` (committed), ``skipped`` (replays / out of order),
     ``invalid`` (schema errors), ``foreign`` (other shards' stations), ``acked``; ``commits``; ``conflicts``
-    (stations another recorder advanced); ``rows`` upserted; ``last_commit_s`` duration of the last commit, s."""
+    (stations another recorder advanced); ``rows`` upserted; ``last_commit_s`` duration of the last commit, s;
+    ``retries`` of the loop after a Redis or database error."""
 
     read: int = 0
     processed: int = 0
@@ -314,6 +318,7 @@ class RecorderStats:
     conflicts: int = 0
     rows: int = 0
     last_commit_s: float = 0.0
+    retries: int = 0
 
 
 class Recorder:
@@ -366,6 +371,16 @@ class Recorder:
         self._proc_count: dict[str, int] = {}             # readings folded per station (stats, at commit)
         self._batch_n = 0
         self._batch_t0: float | None = None
+
+    def abandon_batch(self) -> None:
+        """Forget the open (uncommitted) batch after an error: drop the cached state of its stations and read this
+        consumer's pending list again from the start, so every entry delivered but not committed — including those
+        of a read whose ingest failed half-way (e.g. the database went away while loading station state) — is
+        re-read and recorded later. Nothing is acknowledged here."""
+        for sid in list(self._ids_by_station) + list(self._base):
+            self._cache.pop(sid, None)
+        self._reset_batch()
+        self._pel_cursor = "0"
 
     def ensure_group(self) -> None:
         """``XGROUP CREATE <stream> <group> <create_group_at> MKSTREAM`` unless the group exists."""
@@ -772,10 +787,7 @@ class Recorder:
                     conn.exec_driver_sql(self._state_sql, state_rows)
                 conn.commit()
         except Exception:
-            for sid in stations:
-                self._cache.pop(sid, None)
-            self._reset_batch()
-            self._pel_cursor = "0"
+            self.abandon_batch()
             raise
         self.stats.commits += 1
         self.stats.rows += n_rows
@@ -849,14 +861,16 @@ class Recorder:
         """Blocking loop until ``stop`` is set: read, record, commit, acknowledge; purge old minute rows every
         ``purge_interval_s``.
 
-        Redis or database errors are logged and retried with back-off (1 s … 30 s); entries not committed stay
-        pending and are re-read, so nothing is lost (within the stream's MAXLEN).
+        Redis or database errors are logged and retried with back-off (1 s doubling up to ``retry_max_s``); the
+        open batch is abandoned (:meth:`abandon_batch`) and its entries, still pending, are re-read, so nothing is
+        lost (within the stream's MAXLEN) whether the database is locked, read-only or stopped meanwhile.
 
         Returns:
             the cumulative :class:`RecorderStats` after a final commit.
         """
         stop = stop or threading.Event()
         backoff = 1.0
+        failing = False
         while not stop.is_set():
             try:
                 self.ensure_group()
@@ -868,14 +882,23 @@ class Recorder:
                             log.info("recorder: purged %d minute rows older than %g days", n,
                                      self.cfg.minute_retention_days)
                     self.step(self.cfg.block_ms)
+                    if failing:
+                        log.info("recorder: recovered after %d retries; %d entries recorded so far",
+                                 self.stats.retries, self.stats.processed)
+                        failing = False
                     backoff = 1.0
             except (redis.RedisError, OSError) as exc:
                 log.warning("recorder: redis error %s; retrying in %.0f s", exc, backoff)
             except Exception as exc:  # noqa: BLE001 — database errors: retry, entries remain pending
-                log.exception("recorder: error %s; retrying in %.0f s", exc, backoff)
+                log.warning("recorder: database error %s; retrying in %.0f s", str(exc).splitlines()[0][:300],
+                            backoff)
+            # whatever failed, entries delivered but not committed are read again (never skipped as replays)
+            self.abandon_batch()
+            self.stats.retries += 1
+            failing = True
             if stop.wait(backoff):
                 break
-            backoff = min(backoff * 2, 30.0)
+            backoff = min(backoff * 2, self.cfg.retry_max_s)
         try:
             self.flush()
         except Exception:  # noqa: BLE001
