@@ -15,6 +15,9 @@ variable             meaning                                                    
 ``CC_FLUSH_MS``      longest coalescing window of the live bridge, ms (a burst flushes sooner)   300
 ``CC_STALE_S``       a station without a reading for this long is shown offline, s              30
 ``CC_PIPE_EMIT_S``   period of the live pipe-pressure deltas to city rooms (city_live), s       2
+``CC_FEED_HEARTBEAT_S`` period of the ``feed`` heartbeat (live / stale indicator), s             5
+``CC_PING_INTERVAL_S`` Socket.IO ping interval / ``CC_PING_TIMEOUT_S`` its timeout, s            25 / 20
+``CC_TRUSTED_PROXIES`` reverse-proxy hops whose ``X-Forwarded-For`` is trusted                  0
 ===================  =========================================================================  ========
 """
 from __future__ import annotations
@@ -98,8 +101,11 @@ def create_app(settings: Settings | None = None, engine=None, redis_url: str | N
     server.json.sort_keys = False
 
     mq = os.environ.get("CC_SOCKETIO_MQ") or None
+    # Engine.IO's own defaults (25 s / 20 s): a browser whose main thread or network stalls for a few seconds on a
+    # loaded wall PC keeps its connection; frozen data is told by the feed heartbeat (dashboard.bridge), not by pings
     socketio = SocketIO(server, async_mode="threading", message_queue=mq, cors_allowed_origins=None,
-                        ping_interval=10, ping_timeout=10, logger=False, engineio_logger=False)
+                        ping_interval=_env_float("CC_PING_INTERVAL_S", 25.0),
+                        ping_timeout=_env_float("CC_PING_TIMEOUT_S", 20.0), logger=False, engineio_logger=False)
 
     ctx = AppContext(settings=settings, engine=engine, redis_url=redis_url, redis=client, socketio=socketio,
                      stale_after_s=_env_float("CC_STALE_S", 30.0), embedded_redis=embedded)
