@@ -15,7 +15,7 @@ from typing import Any
 
 from dash import Input, Output, State, html, no_update
 
-from datasources.importers import LAYERS, ImportReport, import_file
+from datasources.importers import ALLOWED_ROLES, LAYERS, ImportReport, import_file
 from i18n import t
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,14 @@ def current_user() -> tuple[str, str] | None:
     except Exception:  # noqa: BLE001 — no LoginManager on this app, outside a request …
         return None
     return None
+
+
+def may_import() -> bool:
+    """True when the session's user may import data (role in :data:`datasources.importers.ALLOWED_ROLES`, the
+    permission ``data.import``). The page shows the import button only then; the import itself is refused on the
+    server for other roles whatever the page showed (:func:`datasources.importers.import_file`, audited)."""
+    user = current_user()
+    return user is not None and user[1] in ALLOWED_ROLES
 
 
 def run_import(engine, layer: str, data: bytes, *, filename: str, actor: str, role: str, crs: str = "WGS84",

@@ -34,6 +34,7 @@ from flask_socketio import SocketIO
 
 from dashboard import ops_sockets, sockets
 from dashboard.admin import bp as admin_bp
+from dashboard.admin_users import bp as admin_users_bp
 from dashboard.api import bp as api_bp
 from dashboard.api_city import bp as city_api_bp
 from dashboard.api_ops import bp as ops_api_bp
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, engine=None, redis_url: str | N
     server.register_blueprint(city_api_bp)  # drill-down figures, city layers, heat, search, import (issue 3)
     server.register_blueprint(registry_api_bp)  # station / device registry (real sites)
     server.register_blueprint(admin_bp)  # /admin/devices
+    server.register_blueprint(admin_users_bp)  # /admin/users, /admin/roster, /admin/audit (issue 9)
     server.register_blueprint(snapshot_blueprint(settings.data_dir))  # /snapshots: the leaders' weekly report
     server.register_blueprint(cameras_blueprint(engine))  # /cameras/<id>/stream.mjpg, snapshot.jpg
     sockets.register(socketio, ctx)

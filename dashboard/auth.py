@@ -644,12 +644,53 @@ def unlock_user(engine: Engine, username: str, *, by: AuthUser | None = None) ->
     return _update_user(engine, username, "user.unlock", by, change)
 
 
+def lock_user(engine: Engine, username: str, until_ms: int, *, by: AuthUser | None = None) -> AuthUser:
+    """Lock a login until ``until_ms`` (epoch ms; sign-in answers "locked" until then) and end its sessions.
+    Audited ``user.lock``. Raises: Forbidden, ValueError (unknown user)."""
+
+    def change(row: User) -> dict:
+        # failed_logins 0 marks an administrator's lock: it holds for trusted devices too (see authenticate)
+        row.locked_until_ms, row.failed_logins = int(until_ms), 0
+        row.session_token = secrets.token_hex(16)
+        return {"locked_until": _iso(int(until_ms))}
+
+    return _update_user(engine, username, "user.lock", by, change)
+
+
+def link_engineer(engine: Engine, username: str, engineer_id: str | None, *,
+                  by: AuthUser | None = None) -> AuthUser:
+    """Link a field-engineer login to its roster entry (``None`` unlinks); ends the user's sessions so the new
+    link applies at the next sign-in. Audited ``user.link_engineer``.
+
+    Raises:
+        Forbidden. ValueError: unknown user, not a field engineer, unknown roster entry, entry linked to another
+        login.
+    """
+
+    def change(row: User) -> dict:
+        if row.role != "field_engineer":
+            raise ValueError(f"user {username!r} is not a field engineer")
+        s = Session.object_session(row)
+        if engineer_id is not None:
+            if s.get(Engineer, engineer_id) is None:
+                raise ValueError(f"no roster entry {engineer_id!r}")
+            other = s.scalar(select(User.username).where(User.engineer_id == engineer_id, User.id != row.id))
+            if other is not None:
+                raise ValueError(f"roster entry {engineer_id} is linked to {other!r}")
+        before, row.engineer_id = row.engineer_id, engineer_id
+        row.session_token = secrets.token_hex(16)
+        return {"engineer_id": engineer_id, "before": before}
+
+    return _update_user(engine, username, "user.link_engineer", by, change)
+
+
 def list_users(engine: Engine) -> list[dict[str, Any]]:
     """Every login without secrets (authorise ``user.manage`` before showing it)."""
     with Session(engine) as s:
         return [{"username": u.username, "display_name": u.display_name, "role": u.role, "active": u.active,
                  "locked_until_ms": u.locked_until_ms, "failed_logins": u.failed_logins,
-                 "last_login_ms": u.last_login_ms, "engineer_id": u.engineer_id}
+                 "last_login_ms": u.last_login_ms, "engineer_id": u.engineer_id, "created_ms": u.created_ms,
+                 "password_changed_ms": u.password_changed_ms}
                 for u in s.scalars(select(User).order_by(User.username))]
 
 

@@ -7,7 +7,7 @@
 * :func:`map_layers` — the base map tiles (``CC_TILE_URL``), and panes holding the enterprise heat overlay, parks and
   buildings, pipelines, cameras and shops (data filled by :mod:`callbacks.city_layers`);
 * :func:`map_overlays` — the search box, the layer control (with the heat metric / address selectors and the import
-  button) and the scope's figures strip;
+  button, for roles that may import) and the scope's figures strip;
 * :func:`legend_extra` — legends of the layers that are on;
 * :func:`feature_panel` — drawer with a camera's live view, a shop's card (QR code, inspections), a park's or
   building's figures, a pipe's live pressure;
@@ -26,7 +26,7 @@ import dash_leaflet as dl
 from dash import dcc, html
 
 from callbacks.city_layers import BLANK_PNG
-from callbacks.importer import CRS_CHOICES, IMPORT_LAYERS
+from callbacks.importer import CRS_CHOICES, IMPORT_LAYERS, may_import
 from i18n import t
 from layers import display
 from layers import enterprise_heat
@@ -146,8 +146,9 @@ def map_overlays(T, scope: Scope) -> list:
             _seg("heat-address", "registered", [(T(f"drill.address.{a}"), a) for a in HEAT_ADDRESSES]),
             html.Div(id="heat-total", className="cc-lc-total"),
         ]),
+        # only for roles that may import (``data.import``: leaders read, they do not see it)
         html.Button(id="import-open", className="cc-tool-btn", n_clicks=0, title=t("import.title", lang),
-                    children=[html.Span("⇪", className="cc-tool-icon"), T("import.button")]),
+                    children=[html.Span("⇪", className="cc-tool-icon"), T("import.button")]) if may_import() else None,
     ])
     figures = html.Div(id="scope-figures", className="cc-figs", children=[
         _fig(T, "stations", "drill.fig.stations", big=True),

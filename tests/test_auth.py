@@ -252,10 +252,8 @@ def test_a_stranger_guessing_cannot_lock_the_officer_out_of_the_desk_they_signed
     logins = audit(db, action="auth.login", actor="duty")  # newest first
     assert [e["result"] for e in logins[:3]] == ["locked", "ok", "failed"]
     assert '"trusted_device": true' in logins[1]["detail"]
-    # an administrator's lock (not caused by guessing) holds for the desk too
-    with db.begin() as conn:
-        conn.execute(text("UPDATE users SET locked_until_ms = :t, failed_logins = 0 WHERE username = 'duty'"),
-                     {"t": T0 + 3_600_000})
+    # an administrator's lock (not caused by guessing) holds for the desk too — also on top of a stranger's lock
+    auth.lock_user(db, "duty", T0 + 3_600_000, by=users(db)["admin"])
     desk.post("/auth/logout")
     assert login(desk, "duty", "Duty#2026").status_code == 423
 
