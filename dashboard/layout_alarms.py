@@ -44,11 +44,33 @@ def me() -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------- header
+#: the header's links to the other pages: (catalog key, href, roles that may open the page — the page itself checks
+#: again). Weekly snapshots: dashboard.snapshot.READ_ROLES; registry: dashboard.api_registry.READ_ROLES; the rest
+#: follow dashboard.auth.PERMISSIONS (roster.view, user.manage). At most four per role: the header has room for four.
+NAV_LINKS = (
+    ("nav.wall", "/wall", frozenset({"leader", "duty_officer"})),
+    ("nav.snapshots", "/snapshots", frozenset({"leader", "duty_officer", "admin"})),
+    ("nav.roster", "/admin/roster", frozenset({"leader", "duty_officer"})),
+    ("nav.devices", "/admin/devices", frozenset({"duty_officer", "admin"})),
+    # users, roster logins and the audit log: one entry, the admin pages link to each other
+    ("nav.admin", "/admin/users", frozenset({"admin"})),
+)
+
+
+def nav_links(T, role: str) -> html.Nav:
+    """The links of :data:`NAV_LINKS` the role may follow (opened in a new tab: the map keeps running)."""
+    return html.Nav(id="cc-nav", className="cc-nav", children=[
+        html.A(T(key), href=href, target="_blank", rel="noopener", className="cc-nav-link",
+               id=f"nav-{href.strip('/').replace('/', '-')}")
+        for key, href, roles in NAV_LINKS if role in roles])
+
+
 def header_tools(T) -> list:
-    """Mute toggle and the user chip with sign-out (goes into the header's right group)."""
+    """Links to the other pages (by role), mute toggle and the user chip with sign-out (the header's right group)."""
     user = me() or {}
     role = user.get("role", "")
     return [
+        nav_links(T, role),
         html.Button(id="alarm-mute", className="cc-mute", n_clicks=0, title=t("ops.mute_title", T.lang),
                     children=[html.Span(className="cc-mute-icon"),
                               html.Span(t("ops.sound_on", T.lang), id="alarm-mute-text")]),

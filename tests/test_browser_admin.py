@@ -155,3 +155,19 @@ def test_import_button_for_duty_officer_not_for_leader(stack, cc_browser, who, s
         assert not _errors(page), page.cc_errors
     finally:
         page.context.close()
+
+
+@pytest.mark.parametrize("who, links", [("leader", ["大屏", "周报", "值班表"]),
+                                        ("duty", ["大屏", "周报", "值班表", "站点设备"]),
+                                        ("admin", ["周报", "站点设备", "系统管理"])])
+def test_the_map_header_links_each_role_to_the_pages_it_may_open(stack, cc_browser, who, links):
+    page = new_page(cc_browser, stack.url, who)
+    try:
+        page.goto(stack.url)
+        nav = page.locator("#cc-nav a")
+        expect(nav).to_have_text(links, timeout=30_000)
+        for i in range(nav.count()):  # every link the header offers opens for that role (no 403 behind a link)
+            href = nav.nth(i).get_attribute("href")
+            assert page.context.request.get(stack.url + href).status == 200, (who, href)
+    finally:
+        page.context.close()
