@@ -50,6 +50,7 @@ from dashboard.login import install_login_page
 from dashboard.ratelimit import install_rate_limits
 from dashboard.security import install_proxy_fix, install_request_limits, install_security_headers
 from dashboard.snapshot import snapshot_blueprint
+from dashboard.wall import install_wall, register as register_wall
 from dashboard.operations import init_ops
 from dashboard.ops_bridge import OpsBridge
 from datasources.cameras import cameras_blueprint
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, engine=None, redis_url: str | N
     server.register_blueprint(admin_users_bp)  # /admin/users, /admin/roster, /admin/audit (issue 9)
     server.register_blueprint(snapshot_blueprint(settings.data_dir))  # /snapshots: the leaders' weekly report
     server.register_blueprint(cameras_blueprint(engine))  # /cameras/<id>/stream.mjpg, snapshot.jpg
+    install_wall(server, engine)  # /wall: token sign-in of the read-only video wall (issue 9)
     sockets.register(socketio, ctx)
     ops_sockets.register(socketio, ctx)
     init_ops(ctx)
@@ -139,6 +141,7 @@ def create_app(settings: Settings | None = None, engine=None, redis_url: str | N
     from callbacks import register_all  # noqa: PLC0415 — callbacks import layers/datasources only
 
     register_all(app, ctx)
+    register_wall(app, ctx)  # the video wall's callbacks (ids wall-*)
     init_field_app(server, ctx)  # the field page (phone): a second Dash app at /field/
 
     # the region index takes ~20 s to build on first use (then cached on disk): never make a request wait for it

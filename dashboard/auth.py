@@ -15,6 +15,7 @@ role                may
                     return visit and rating, remote control (start/stop/load/unload), duty flags of the roster
 ``field_engineer``  the field page: grab unassigned orders, accept / check in / resolve **their own** orders
 ``admin``           users (create, password, lock/unlock, deactivate), configuration, duty roster, audit reading
+``wall``            the video-wall kiosk ``/wall`` (token sign-in, :mod:`dashboard.wall`): ``view`` only
 ==================  ===========================================================================================
 
 The action → roles table is :data:`PERMISSIONS`. Every state-changing action goes through :func:`audited` (or
@@ -75,9 +76,10 @@ from ops.control_policy import ControlDecision, decide_command
 
 log = logging.getLogger(__name__)
 
-ROLES = ("leader", "duty_officer", "field_engineer", "admin")
+ROLES = ("leader", "duty_officer", "field_engineer", "admin", "wall")
 ROLE_LABELS = {"leader": "领导 / leader", "duty_officer": "值班员 / duty officer",
-               "field_engineer": "现场工程师 / field engineer", "admin": "管理员 / administrator"}
+               "field_engineer": "现场工程师 / field engineer", "admin": "管理员 / administrator",
+               "wall": "视频墙 / video wall"}  # wall: the kiosk of /wall (dashboard/wall.py), "view" only
 
 #: action → roles allowed. Reading ("view") is open to every logged-in role.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -276,8 +278,16 @@ def read_audit(engine: Engine, *, actor: str | None = None, action: str | None =
 
 
 def authenticate(engine: Engine, username: str, password: str, *, now_ms: int | None = None,
-                 max_failed: int = MAX_FAILED, lockout_s: int = LOCKOUT_S, remote_addr: str = "") -> AuthUser:
+                 max_failed: int = MAX_FAILED, lockout_s: int = LOCKOUT_S, remote_addr: str = "",
+                 trusted_device: bool = False) -> AuthUser:
     """Check credentials, apply the lockout, audit the attempt (``auth.login``: ok / failed / locked).
+
+    The lockout (``max_failed`` consecutive failures → ``lockout_s``) holds for *untrusted* clients only. A browser
+    that signed in as this user before carries a device cookie (``trusted_device``, see :func:`init_auth`): its
+    attempts are neither blocked by nor counted towards the lockout, so a stranger who types five wrong passwords
+    for the duty officer's name locks out strangers, not the officer at the desk (OWASP "Slow Down Online Guessing
+    Attacks with Device Cookies"). Every address stays limited by :mod:`dashboard.ratelimit`. A lock set by an
+    administrator (``failed_logins`` below ``max_failed``) holds for trusted devices too.
 
     Returns:
         the :class:`AuthUser`.

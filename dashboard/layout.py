@@ -278,6 +278,10 @@ def serve_layout(ctx):
     """A layout function for ``dash.Dash.layout`` (built per page load, so the stations are current)."""
 
     def layout():
+        from dashboard import wall  # noqa: PLC0415 — the video wall /wall (issue 9): its own layout
+
+        if wall.is_wall_request():
+            return wall.page_layout(ctx)
         return build_layout(ctx, scope=layout_city.initial_scope(ctx))
 
     return layout
