@@ -19,7 +19,8 @@
 ``GET /api/map/config``                     the base map: ``{tile_url, crs, subdomains, attribution}``
 ``POST /api/import/<layer>``                multipart ``file`` (+ ``crs`` WGS84|GCJ02|BD09, optional ``region``
                                             adcode): all-or-nothing import as the logged-in user
-                                            (permission ``data.import``: admin, duty officer). 200 + report when
+                                            (permission ``data.import``: admin, duty officer); streamed, at most
+                                            ``MAX_BYTES`` (256 MB) / ``MAX_ROWS`` rows. 200 + report when
                                             written, 422 + report (row-by-row errors) when rejected, 400 no file /
                                             unknown layer, 401 not logged in, 403 role not allowed
 ==========================================  =========================================================================
@@ -36,7 +37,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from callbacks.importer import IMPORT_LAYERS, run_import
 from dashboard.auth import Forbidden, authorize
-from datasources.importers import MAX_BYTES
 from datasources.search import search as search_places
 from layers import cameras as cameras_layer
 from layers import display
@@ -215,10 +215,12 @@ def import_layer(layer: str):
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return _error(400, "multipart field 'file' is required")
-    data = upload.read(MAX_BYTES + 1)
+    # the upload as Werkzeug spooled it (a temporary file above 500 kB), streamed by the importer: not read into
+    # memory here (a 1,000,000-row file is ~155 MB). The request-size limit (MAX_BYTES + 1 MiB,
+    # dashboard.security) refuses larger bodies with 413 before they are read; the importer checks MAX_BYTES.
     try:
-        report = run_import(ctx.engine, layer, data, filename=upload.filename, actor=user.username, role=user.role,
-                            crs=request.form.get("crs") or "WGS84",
+        report = run_import(ctx.engine, layer, upload.stream, filename=upload.filename, actor=user.username,
+                            role=user.role, crs=request.form.get("crs") or "WGS84",
                             region_adcode=(request.form.get("region") or "").strip() or None,
                             on_stations=lambda: ctx.station_index(refresh=True))
     except PermissionError as exc:

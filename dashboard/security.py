@@ -16,15 +16,16 @@ Reverse proxy: ``CC_TRUSTED_PROXIES=<n>`` (default 0) trusts the last ``n`` hops
 client's address, not the proxy's. With 0 the headers are ignored: a client cannot pick its own address to dodge
 the limit by sending ``X-Forwarded-For``.
 
-Request size: :func:`install_request_limits` caps every request body at the largest import file
-(:data:`datasources.importers.MAX_BYTES`) plus 1 MiB of multipart overhead; Werkzeug refuses a larger one with HTTP
-413 before reading it, so a huge upload cannot fill the web process's memory or disk.
+Request size: :func:`install_request_limits` caps request bodies — 16 MiB in general, the import endpoint at the
+largest import file (:data:`datasources.importers.MAX_BYTES`) plus 1 MiB of multipart overhead, Dash callbacks at
+72 MiB (the import dialog's base64 upload); Werkzeug refuses a larger body with HTTP 413 before reading it, so a huge
+upload cannot fill the web process's memory or disk.
 """
 from __future__ import annotations
 
 import os
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 
 DEFAULT_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
                "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: http: https:; "
@@ -67,19 +68,37 @@ def install_proxy_fix(server: Flask, trusted: int | None = None) -> int:
     return trusted
 
 
+#: request-body caps, bytes: most requests are small JSON; the import dialog's upload travels base64-encoded inside
+#: a Dash callback request (its dcc.Upload allows 50 MB → ~67 MB of base64 + JSON); file imports stream to
+#: ``/api/import/<layer>`` up to the importer's own limit (datasources.importers.MAX_BYTES) + multipart overhead
+GENERAL_MAX_BYTES = 16 << 20
+DASH_CALLBACK_MAX_BYTES = 72 << 20
+
+
 def install_request_limits(server: Flask, max_bytes: int | None = None) -> None:
-    """Cap request bodies at ``max_bytes`` (default: the import limit + 1 MiB); larger ones get 413 JSON."""
+    """Cap request bodies; a larger one gets HTTP 413 JSON before Werkzeug reads it (so a huge upload cannot fill
+    the web process's memory or disk).
+
+    Caps: ``/api/import/<layer>`` ``max_bytes`` (default: the import limit + 1 MiB); Dash's callback endpoint
+    :data:`DASH_CALLBACK_MAX_BYTES`; everything else :data:`GENERAL_MAX_BYTES`.
+    """
     if max_bytes is None:
         from datasources.importers import MAX_BYTES  # noqa: PLC0415
 
         max_bytes = MAX_BYTES + (1 << 20)
-    server.config["MAX_CONTENT_LENGTH"] = int(max_bytes)
+    server.config["MAX_CONTENT_LENGTH"] = GENERAL_MAX_BYTES
+    limits = {"/api/import/": int(max_bytes), "/_dash-update-component": DASH_CALLBACK_MAX_BYTES}
+
+    @server.before_request
+    def _per_route_limit():
+        for prefix, limit in limits.items():
+            if request.path.startswith(prefix):
+                request.max_content_length = limit  # Flask ≥ 3.1: per request
+                return
 
     @server.errorhandler(413)
     def _too_large(_exc):
-        resp = jsonify({"ok": False, "error": f"request larger than {max_bytes // (1 << 20)} MB"})
+        limit = request.max_content_length or GENERAL_MAX_BYTES
+        resp = jsonify({"ok": False, "error": f"request larger than {limit // (1 << 20)} MB"})
         resp.status_code = 413
         return resp
-
-
-__all__ = ["DEFAULT_CSP", "install_request_limits", "install_security_headers"]

@@ -20,6 +20,14 @@ One call, :func:`import_file`, does everything for one file:
 4. **All or nothing**: any error → nothing is written; otherwise every row is inserted in one transaction together
    with the audit entry. A failure during the insert (a constraint, a trigger, a lost connection) rolls the whole
    transaction back and is reported as an error of row 0.
+
+**Streaming** (issue 10): the file is never held in memory. CSV is decoded row by row from the (spooled) upload,
+XLSX read with openpyxl's read-only mode; rows are validated :data:`IMPORT_BATCH_ROWS` at a time and the valid ones
+staged in a private temporary table (:class:`_Stage`); when the whole file passed, one ``INSERT … SELECT`` in the
+final transaction writes them. Memory is bounded by the batch, not the file (a 1,000,000-row CSV: see
+``bench/bench_import_memory.py``). Limits: :data:`MAX_BYTES` per file, :data:`MAX_ROWS` rows,
+:data:`MAX_LINE_VERTICES` per pipeline, :data:`MAX_GEOJSON_BYTES` for GeoJSON (parsed whole), the first
+:data:`MAX_ERRORS` problems kept (all counted).
 5. **Audit**: one :class:`datasources.models.AuditEntry` per call: ``action="import"``,
    ``target="<layer>:<file name>"``, ``result`` ``ok`` | ``rejected`` | ``refused``, ``detail`` a JSON summary.
 
@@ -34,20 +42,24 @@ the site records only (devices come from the fleet configuration). A pipeline in
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
 import math
+import os
 import re
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, BinaryIO, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import shapely
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, insert, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from datasources.city_models import (CAMERA_KINDS, CAMERA_STATUSES, PIPE_MEDIA, PIPELINE_KINDS, SHOP_CATEGORIES,
                                      SHOP_RATINGS, Building, Camera, Enterprise, Pipeline, Shop, shop_qr_payload)
@@ -56,18 +68,31 @@ from datasources.models import AuditEntry, Station
 from geo.crs import haversine_m, normalize_crs, transform_many
 
 __all__ = [
-    "ALLOWED_ROLES", "FORMATS", "LAYERS", "MAX_BYTES", "ImportIssue", "ImportReport", "Field", "LayerSpec",
+    "ALLOWED_ROLES", "FORMATS", "IMPORT_BATCH_ROWS", "LAYERS", "MAX_BYTES", "MAX_ERRORS", "MAX_GEOJSON_BYTES",
+    "MAX_ROWS", "ImportIssue", "ImportReport", "Field", "LayerSpec",
     "import_file", "read_table", "bulk_insert", "insert_rows",
 ]
 
 #: roles that may import (authorisation by the caller; this module refuses the others too)
 ALLOWED_ROLES = ("admin", "duty_officer")
 FORMATS = ("csv", "xlsx", "geojson")
-#: largest file accepted, bytes (an XLSX is a zip: also bounds what openpyxl inflates per sheet)
-MAX_BYTES = 50 * 1024 * 1024
+#: largest file accepted, bytes. Imports stream (memory grows with :data:`IMPORT_BATCH_ROWS`, not with the file), so
+#: the limit is set by the largest layer: 1,000,000 enterprises (:data:`MAX_ROWS`) with Chinese names and English
+#: translations are ~155 MB of CSV. Also the request-size limit of the web app (:mod:`dashboard.security`); an
+#: upload above Werkzeug's 500 kB threshold is spooled to a temporary file, not kept in memory.
+MAX_BYTES = 256 * 1024 * 1024
+#: most data rows (features) of one file: the enterprise heat layer's scale
 MAX_ROWS = 1_000_000
-#: errors kept in a report (the count is always complete)
+#: largest GeoJSON file, bytes: a GeoJSON document is parsed whole (no incremental JSON parser in the standard
+#: library; ~10× its size in Python objects at the peak), so it keeps the former overall limit. Its layers (pipelines,
+#: cameras) are small; large point layers come as CSV / XLSX.
+MAX_GEOJSON_BYTES = 50 * 1024 * 1024
+#: errors kept in a report: the first ones in row order (the count, ``n_errors``, is always complete)
 MAX_ERRORS = 500
+#: rows read, validated and staged at a time: bounds an import's memory (~5 MB of row dicts per batch) while keeping
+#: the per-batch queries (duplicates, references) and the vectorised coordinate conversion efficient
+IMPORT_BATCH_ROWS = 5_000
+_CHUNK = 1 << 20
 COORD_DECIMALS = 7
 #: most vertices of one pipeline line. A monitored pipe segment runs from one junction or sensor to the next (a few
 #: km); 10,000 vertices is 1 m spacing over 10 km. A larger line is an error of its row (a million-vertex line would
@@ -77,6 +102,7 @@ MAX_LINE_VERTICES = 10_000
 #: reported as an error of its row rather than as a broken file (Python's csv default is 128 KiB)
 MAX_CSV_FIELD_BYTES = 1 << 20
 csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD_BYTES))
+#: rows per ``executemany`` call of :func:`bulk_insert` (the demo seeding's bulk path)
 BATCH_ROWS = 50_000
 
 _ID_RE = re.compile(r"[A-Za-z0-9_.\-]+")
@@ -100,7 +126,7 @@ class ImportReport:
         layer, filename, fmt, crs, region_adcode: what was imported, from where, declared how.
         rows_read: data rows found (blank rows not counted).
         rows_ok: rows that passed validation.
-        errors: the problems (at most :data:`MAX_ERRORS`; ``n_errors`` counts all), sorted by row.
+        errors: the first problems in row order (at most :data:`MAX_ERRORS`; ``n_errors`` counts all).
         written: rows inserted (0 unless the whole file was accepted).
     """
 
@@ -126,10 +152,15 @@ class ImportReport:
         return "ok" if self.ok else "rejected"
 
     def add(self, row: int, field_name: str, message: str) -> None:
-        """Record one problem."""
+        """Record one problem (counted always; kept while fewer than :data:`MAX_ERRORS` are — a problem of the
+        whole file, row 0, is always kept, in place of the last row's)."""
         self.n_errors += 1
+        issue = ImportIssue(int(row), field_name, message)
         if len(self.errors) < MAX_ERRORS:
-            self.errors.append(ImportIssue(int(row), field_name, message))
+            self.errors.append(issue)
+        elif issue.row == 0:
+            self.errors.sort(key=lambda e: (e.row, e.field))
+            self.errors[-1] = issue
 
     def summary(self) -> str:
         """One line for logs and the UI, e.g. ``"shops: 120 rows read, 119 ok, 1 error — nothing written"``."""
@@ -310,6 +341,28 @@ def _detect_format(filename: str, fmt: str | None) -> str:
     return mapping[ext]
 
 
+def _decodes_as(stream: BinaryIO, encoding: str) -> bool:
+    """Whether the whole stream decodes as ``encoding`` (read in chunks: memory ~ :data:`_CHUNK`)."""
+    stream.seek(0)
+    dec = codecs.getincrementaldecoder(encoding)()
+    try:
+        while chunk := stream.read(_CHUNK):
+            dec.decode(chunk)
+        dec.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    finally:
+        stream.seek(0)
+    return True
+
+
+def _text_encoding(stream: BinaryIO) -> str:
+    for enc in ("utf-8-sig", "gb18030"):
+        if _decodes_as(stream, enc):
+            return enc
+    raise _FileError("the file is neither UTF-8 nor GB 18030 text")
+
+
 def _decode_text(data: bytes) -> str:
     for enc in ("utf-8-sig", "gb18030"):
         try:
@@ -319,68 +372,127 @@ def _decode_text(data: bytes) -> str:
     raise _FileError("the file is neither UTF-8 nor GB 18030 text")
 
 
-def _read_csv(data: bytes):
-    text = _decode_text(data)
-    first = text.lstrip("\r\n").split("\n", 1)[0]
-    # the header line decides the delimiter (",", ";" or tab): data cells may contain the others (coordinate lists)
-    delimiter = max((",", ";", "\t"), key=lambda d: (first.count(d), d == ","))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = None
-    prev_line = 0
-    rows = []
+class _Table(NamedTuple):
+    """An opened file: its header, an iterator of ``(row number, {column index: raw value}, geometry | None)``
+    that reads the file as it goes (raises :class:`_FileError` when the file breaks further on), and ``close()``
+    (releases the reader; leaves the caller's stream open)."""
+
+    header: list
+    rows: Iterator[tuple[int, dict, Any]]
+    close: Any
+
+
+def _open_csv(stream: BinaryIO) -> _Table:
+    encoding = _text_encoding(stream)
+    text = io.TextIOWrapper(stream, encoding=encoding, newline="")
+
+    done = []
+
+    def close():
+        if not done:
+            done.append(True)
+            text.detach()  # leave the caller's stream open (a collected wrapper would close it)
+
     try:
-        for rec in reader:
-            start = prev_line + 1
-            prev_line = reader.line_num
-            if not rec or all(not str(c).strip() for c in rec):
-                continue
-            if header is None:
-                header = rec
-                continue
-            rows.append((start, rec))
-            if len(rows) > MAX_ROWS:
-                raise _FileError(f"more than {MAX_ROWS} rows")
-    except csv.Error as exc:
-        raise _FileError(f"CSV syntax error near line {reader.line_num}: {exc}") from None
-    if header is None:
+        return _csv_table(text, close)
+    except BaseException:
+        close()
+        raise
+
+
+def _csv_table(text: io.TextIOWrapper, close) -> _Table:
+    # the header line decides the delimiter (",", ";" or tab): data cells may contain the others (coordinate lists)
+    first = ""
+    for line in text:
+        if line.strip("\r\n"):
+            first = line
+            break
+    delimiter = max((",", ";", "\t"), key=lambda d: (first.count(d), d == ","))
+    text.seek(0)
+    reader = csv.reader(text, delimiter=delimiter)
+    state = {"prev": 0}
+
+    def records():
+        try:
+            for rec in reader:
+                start = state["prev"] + 1
+                state["prev"] = reader.line_num
+                if not rec or all(not str(c).strip() for c in rec):
+                    continue
+                yield start, rec
+        except csv.Error as exc:
+            raise _FileError(f"CSV syntax error near line {reader.line_num}: {exc}") from None
+
+    recs = records()
+    head = next(recs, None)
+    if head is None:
         raise _FileError("the file is empty (no header line)")
-    return header, [(n, {i: v for i, v in enumerate(rec)}, None) for n, rec in rows]
+
+    def rows():
+        n = 0
+        for start, rec in recs:
+            n += 1
+            if n > MAX_ROWS:
+                raise _FileError(f"more than {MAX_ROWS} rows")
+            yield start, dict(enumerate(rec)), None
+
+    return _Table(head[1], rows(), close)
 
 
-def _read_xlsx(data: bytes, layer: str):
+def _open_xlsx(stream: BinaryIO, layer: str) -> _Table:
     try:
         import openpyxl  # noqa: PLC0415
     except ImportError:  # pragma: no cover - pinned dependency
         raise _FileError("XLSX support needs openpyxl") from None
     try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        # read-only: the sheet's XML is parsed as rows are asked for (memory does not grow with the sheet)
+        wb = openpyxl.load_workbook(stream, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 — zipfile / XML / openpyxl errors alike
         raise _FileError(f"not a readable XLSX workbook: {exc.__class__.__name__}: {exc}") from None
+
+    def records():
+        try:
+            ws = next((w for w in wb.worksheets if _norm_header(w.title) == layer), wb.worksheets[0])
+            for cells in ws.iter_rows():
+                values = [c.value for c in cells]
+                row_no = next((getattr(c, "row", None) for c in cells if getattr(c, "row", None)), None)
+                if not values or all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+                    continue
+                yield int(row_no or 0), values
+        except _FileError:
+            raise
+        except Exception as exc:  # noqa: BLE001 — a broken sheet further on
+            raise _FileError(f"not a readable XLSX workbook: {exc.__class__.__name__}: {exc}") from None
+
+    recs = records()
     try:
-        ws = next((w for w in wb.worksheets if _norm_header(w.title) == layer), wb.worksheets[0])
-        header = None
-        rows = []
-        for cells in ws.iter_rows():
-            values = [c.value for c in cells]
-            row_no = next((getattr(c, "row", None) for c in cells if getattr(c, "row", None)), None)
-            if not values or all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
-                continue
-            if header is None:
-                header = values
-                continue
-            rows.append((int(row_no or 0), {i: v for i, v in enumerate(values)}, None))
-            if len(rows) > MAX_ROWS:
-                raise _FileError(f"more than {MAX_ROWS} rows")
-    finally:
+        head = next(recs, None)
+    except BaseException:
         wb.close()
-    if header is None:
+        raise
+    if head is None:
+        wb.close()
         raise _FileError("the first worksheet is empty (no header row)")
-    return header, rows
+
+    def rows():
+        n = 0
+        for row_no, values in recs:
+            n += 1
+            if n > MAX_ROWS:
+                raise _FileError(f"more than {MAX_ROWS} rows")
+            yield row_no, dict(enumerate(values)), None
+
+    return _Table(head[1], rows(), wb.close)
 
 
-def _read_geojson(data: bytes):
+def _open_geojson(stream: BinaryIO, size: int) -> _Table:
+    # GeoJSON is parsed as one document (the standard library has no incremental JSON parser): its own, smaller
+    # size limit bounds the memory; validation and writing still go batch by batch.
+    if size > MAX_GEOJSON_BYTES:
+        raise _FileError(f"a GeoJSON file may be at most {MAX_GEOJSON_BYTES // (1024 * 1024)} MB (this one is "
+                         f"{size / (1024 * 1024):.0f} MB): use CSV or XLSX for large layers")
     try:
-        doc = json.loads(_decode_text(data))
+        doc = json.loads(_decode_text(stream.read()))
     except json.JSONDecodeError as exc:
         raise _FileError(f"invalid JSON: {exc}") from None
     if isinstance(doc, dict) and doc.get("type") == "Feature":
@@ -389,48 +501,102 @@ def _read_geojson(data: bytes):
         features = doc["features"]
     else:
         raise _FileError("a GeoJSON FeatureCollection (or Feature) is expected")
+    del doc
     if len(features) > MAX_ROWS:
         raise _FileError(f"more than {MAX_ROWS} features")
     keys: list[str] = []
     seen = set()
     for f in features:
         props = f.get("properties") if isinstance(f, dict) else None
-        for k in (props or {}):
+        for k in (props if isinstance(props, dict) else {}):
             if k not in seen:
                 seen.add(k)
                 keys.append(k)
-    rows = []
-    for i, f in enumerate(features, start=1):
-        if not isinstance(f, dict) or f.get("type") != "Feature":
-            rows.append((i, {}, {"error": "not a GeoJSON Feature"}))
-            continue
-        props = f.get("properties") or {}
-        rows.append((i, {j: props.get(k) for j, k in enumerate(keys)}, f.get("geometry") or {"error": "no geometry"}))
-    return keys, rows
+
+    def rows():
+        for i in range(len(features)):
+            f, features[i] = features[i], None  # free each feature once it is handed on
+            if not isinstance(f, dict) or f.get("type") != "Feature":
+                yield i + 1, {}, {"error": "not a GeoJSON Feature"}
+                continue
+            props = f.get("properties") or {}
+            if not isinstance(props, dict):
+                props = {}
+            yield i + 1, {j: props.get(k) for j, k in enumerate(keys)}, f.get("geometry") or {"error": "no geometry"}
+
+    return _Table(keys, rows(), lambda: None)
 
 
-def read_table(data: bytes, filename: str, fmt: str | None = None, layer: str = "") -> tuple[str, list, list]:
-    """Read a CSV / XLSX / GeoJSON file into a header and rows (no validation).
+def _open_table(stream: BinaryIO, size: int, fmt: str, layer: str) -> _Table:
+    if fmt == "csv":
+        return _open_csv(stream)
+    if fmt == "xlsx":
+        return _open_xlsx(stream, layer)
+    return _open_geojson(stream, size)
+
+
+class _Source(NamedTuple):
+    stream: BinaryIO
+    size: int
+    close: Any  # () -> None
+
+
+def _open_source(source: bytes | bytearray | memoryview | str | Path | BinaryIO) -> _Source:
+    """A seekable binary stream over ``source`` and its size, without reading a file into memory.
+
+    Bytes are wrapped (no copy); a path is opened; a seekable file object at its start (an upload Werkzeug spooled to
+    disk) is used as it is; any other one is copied to a temporary file (spooled in memory up
+    to 8 MiB) — at most ``MAX_BYTES + 1`` bytes of it, enough to tell that it is too large.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _Source(io.BytesIO(source), len(source), lambda: None)
+    if isinstance(source, (str, Path)):
+        fh = open(source, "rb")  # noqa: SIM115 — closed by the caller through close()
+        return _Source(fh, os.fstat(fh.fileno()).st_size, fh.close)
+    try:
+        seekable = source.seekable() and source.tell() == 0
+    except (AttributeError, ValueError, OSError):
+        seekable = False
+    if seekable:
+        size = source.seek(0, io.SEEK_END)
+        source.seek(0)
+        return _Source(source, size, lambda: None)
+    spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)
+    n = 0
+    while n <= MAX_BYTES and (chunk := source.read(min(_CHUNK, MAX_BYTES + 1 - n))):
+        spool.write(chunk)
+        n += len(chunk)
+    spool.seek(0)
+    return _Source(spool, n, spool.close)
+
+
+def read_table(data: bytes | BinaryIO, filename: str, fmt: str | None = None,
+               layer: str = "") -> tuple[str, list, list]:
+    """Read a whole CSV / XLSX / GeoJSON file into a header and rows (no validation; memory grows with the file —
+    for small files such as the station registry's; :func:`import_file` streams instead).
 
     Args:
-        data: the file's bytes. filename: its name (format from the extension unless ``fmt``).
+        data: the file's bytes or a binary file object. filename: its name (format from the extension unless
+            ``fmt``). layer: an XLSX worksheet of that name is preferred over the first one.
     Returns:
         ``(fmt, header, rows)``; ``rows``: ``[(row number as the user sees it, {column index: raw value},
         GeoJSON geometry dict or None), …]``.
     Raises:
         ValueError: unreadable file (message says why).
     """
+    src = _open_source(data)
     try:
         f = _detect_format(filename, fmt)
-        if f == "csv":
-            header, rows = _read_csv(data)
-        elif f == "xlsx":
-            header, rows = _read_xlsx(data, layer)
-        else:
-            header, rows = _read_geojson(data)
+        table = _open_table(src.stream, src.size, f, layer)
+        try:
+            rows = list(table.rows)
+        finally:
+            table.close()
     except _FileError as exc:
         raise ValueError(str(exc)) from None
-    return f, list(header), rows
+    finally:
+        src.close()
+    return f, list(table.header), rows
 
 
 # --------------------------------------------------------------------------- value parsing
@@ -646,39 +812,152 @@ def _existing_ids(conn, column, ids: Sequence[str]) -> set[str]:
     return found
 
 
-def import_file(engine: Engine, layer: str, source: bytes | str | Path, *, actor: str, role: str,
+class _Issues:
+    """The problems of one batch (handed to the report sorted by row, so that the report keeps the first
+    :data:`MAX_ERRORS` of the file); carries the report's ``crs`` and ``fmt`` for the checks that read them."""
+
+    def __init__(self, report: ImportReport):
+        self.items: list[ImportIssue] = []
+        self.crs, self.fmt = report.crs, report.fmt
+
+    def add(self, row: int, field_name: str, message: str) -> None:
+        self.items.append(ImportIssue(int(row), field_name, message))
+
+
+class _Stage:
+    """A private scratch table (``TEMPORARY``: this connection only) holding the validated rows of an import until
+    the whole file has passed; then one ``INSERT … SELECT`` moves them into the layer's table in the final
+    transaction.
+
+    Why not insert into the layer's table batch by batch in one long transaction: on SQLite that transaction would
+    hold the database's only write lock while the rest of the file is read and validated (minutes for a million
+    rows; the recorder and the alarm engine would wait on it), and a WAL read snapshot taken at its start could not
+    be upgraded to a write once another process has written. The scratch table lives in SQLite's separate temp
+    database (PostgreSQL: the session's temp schema) — writing it locks nothing others use; each batch commits, so
+    no snapshot is held. It also answers "which row had this id first" for the duplicate check without keeping
+    the file's ids in memory.
+
+    Rows that were read but failed a later check are staged with their id and row number only (the duplicate
+    check counts them, as before); nothing is copied when any row failed.
+    """
+
+    NAME = "cc_import_stage"
+    ROW = "import_row"
+
+    def __init__(self, conn, spec: LayerSpec):
+        self.target = spec.model.__table__
+        self.id_name = spec.id_field
+        self._qualified = ("temp." if conn.dialect.name == "sqlite" else "pg_temp.") + self.NAME
+        cols = [Column(self.ROW, Integer, nullable=False)]
+        cols += [Column(c.name, c.type, primary_key=c.name == spec.id_field) for c in self.target.columns]
+        self.table = Table(self.NAME, MetaData(), *cols, prefixes=["TEMPORARY"])
+        self._defaults = {c.name: c.default.arg for c in self.target.columns
+                          if c.default is not None and not c.primary_key}
+        self.columns: list[str] | None = None  # the target columns written (from the first valid row)
+        self.n_full = self.n_ids = 0
+        self._analyzed = 1000  # rows in the table at the last ANALYZE (PostgreSQL), first one at 2,000
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self._qualified}")
+        self.table.create(conn)
+        conn.commit()
+
+    def first_rows(self, conn, ids: Sequence[str]) -> dict[str, int]:
+        """``{id: row number}`` of the ids already staged (earlier batches)."""
+        col, row = self.table.c[self.id_name], self.table.c[self.ROW]
+        found: dict[str, int] = {}
+        ids = list(ids)
+        for i in range(0, len(ids), 500):
+            found.update((k, n) for k, n in conn.execute(select(col, row).where(col.in_(ids[i:i + 500]))))
+        return found
+
+    def add(self, conn, full: Sequence[tuple[int, dict]], ids_only: Sequence[tuple[int, str]]) -> None:
+        """Stage valid rows (``(row, column dict)``, Python-side column defaults filled as :func:`insert_rows`
+        does) and the ids of the other rows read (``(row, id)``)."""
+        if full:
+            if self.columns is None:
+                self.columns = [c.name for c in self.target.columns if c.name in full[0][1] or c.name in self._defaults]
+
+            def values(row_no, d):
+                out = [row_no]
+                for c in self.columns:
+                    if c in d:
+                        out.append(d[c])
+                    else:
+                        arg = self._defaults[c]
+                        out.append(arg(None) if callable(arg) else arg)
+                return out
+
+            self.n_full += bulk_insert(conn, self.table, (values(n, d) for n, d in full), [self.ROW, *self.columns])
+        if ids_only:
+            self.n_ids += bulk_insert(conn, self.table, ids_only, [self.ROW, self.id_name])
+        n = self.n_full + self.n_ids
+        if conn.dialect.name == "postgresql" and n >= 2 * self._analyzed:
+            # autovacuum never analyses temp tables; without statistics (and with psycopg's prepared statements
+            # keeping a plan made while the table was small) the id look-ups of first_rows() turn into sequential
+            # scans (~1 s per query at 200,000 rows). ANALYZE when the table has doubled: a handful per import.
+            conn.exec_driver_sql(f"ANALYZE {self._qualified}")
+            self._analyzed = n
+
+    def copy(self, conn) -> int:
+        """``INSERT INTO <layer> SELECT … FROM`` the stage, in file order, in the caller's transaction; returns the
+        rows written."""
+        if not self.columns:
+            return 0
+        sel = select(*[self.table.c[c] for c in self.columns]).order_by(self.table.c[self.ROW])
+        n = conn.execute(self.target.insert().from_select(self.columns, sel)).rowcount
+        return n if n is not None and n >= 0 else self.n_full
+
+    def drop(self, conn) -> None:
+        """Remove the scratch table (errors ignored: a lost connection takes it along)."""
+        try:
+            conn.rollback()
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self._qualified}")
+            conn.commit()
+        except Exception:  # noqa: BLE001 — best effort; a temp table dies with its connection
+            conn.invalidate()
+
+
+def _source_name(source: Any, fmt: str | None) -> str:
+    if isinstance(source, (str, Path)):
+        return Path(source).name
+    name = getattr(source, "filename", None) or getattr(source, "name", None)
+    return Path(name).name if isinstance(name, str) and name else f"upload.{fmt or 'csv'}"
+
+
+def import_file(engine: Engine, layer: str, source: bytes | str | Path | BinaryIO, *, actor: str, role: str,
                 crs: str = "WGS84", region_adcode: str | None = None, filename: str | None = None,
                 fmt: str | None = None, region_index=None) -> ImportReport:
     """Validate a file and, if every row is valid, insert all of it (see the module docstring).
 
+    The file is streamed: read, validated and staged :data:`IMPORT_BATCH_ROWS` rows at a time (CSV row by row;
+    XLSX with openpyxl's read-only mode; GeoJSON parsed whole, within :data:`MAX_GEOJSON_BYTES`), so memory grows
+    with the batch, not with the file (≤ :data:`MAX_BYTES`, ≤ :data:`MAX_ROWS` rows). Every row is checked even
+    after errors (the report keeps the first :data:`MAX_ERRORS` problems in row order and counts all of them); the
+    layer's table is written only when the whole file passed, in one transaction with the audit entry.
+
     Args:
         engine: the database (migrated to ≥ 0004).
         layer: ``"stations"``, ``"cameras"``, ``"pipelines"``, ``"shops"`` or ``"enterprises"``.
-        source: the file's bytes (an upload) or a path.
+        source: the file: bytes, a path, or a binary file object (e.g. the upload Werkzeug spooled to disk; read
+            from its start if seekable and at position 0, else copied to a temporary file first; not closed).
         actor: user name for the audit log. role: the user's role (must be in :data:`ALLOWED_ROLES`).
         crs: the file's coordinate system: ``WGS84`` (GPS), ``GCJ02`` (Amap/Tencent), ``BD09`` (Baidu); aliases
             as :func:`geo.crs.normalize_crs`.
         region_adcode: when given (a city, province or ``100000``), every position (for enterprises: the
             registered address; for pipelines: every vertex) must lie in it.
-        filename: shown in reports and the audit target (default: the path's name).
+        filename: shown in reports and the audit target (default: the path's or file object's name).
         fmt: ``csv`` | ``xlsx`` | ``geojson`` (default: from the file name).
     Returns:
         :class:`ImportReport` (``ok`` → written; else nothing written and ``errors`` say why).
     Raises:
         PermissionError: ``role`` not allowed (audited as ``refused``).
         ValueError: unknown ``layer`` (a programming error, not audited).
+        OSError: ``source`` is a path that cannot be opened.
         sqlalchemy.exc.SQLAlchemyError: the database is unreachable (the audit cannot be written either).
     """
     if layer not in LAYERS:
         raise ValueError(f"unknown layer {layer!r}; expected one of {', '.join(LAYERS)}")
     spec = LAYERS[layer]
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        filename = filename or path.name
-        data = path.read_bytes() if path.stat().st_size <= MAX_BYTES else None
-    else:
-        data = bytes(source)
-        filename = filename or f"upload.{fmt or 'csv'}"
+    filename = filename or _source_name(source, fmt)
     target = f"{layer}:{filename}"
     if role not in ALLOWED_ROLES:
         _write_audit(engine, _audit_values(actor, role, target, "refused",
@@ -690,46 +969,129 @@ def import_file(engine: Engine, layer: str, source: bytes | str | Path, *, actor
     except ValueError as exc:
         report.crs = str(crs)
         report.add(0, "crs", str(exc))
-    if data is None or len(data) > MAX_BYTES:
-        report.add(0, "", f"file larger than {MAX_BYTES // (1024 * 1024)} MB")
-    idx = region_index
-    region = None
-    if not report.errors:
-        if idx is None:
-            from geo.regions import get_region_index  # noqa: PLC0415
+    src = _open_source(source)
+    try:
+        if src.size > MAX_BYTES:
+            report.add(0, "", f"file larger than {MAX_BYTES // (1024 * 1024)} MB")
+        idx = region_index
+        region = None
+        if not report.errors:
+            if idx is None:
+                from geo.regions import get_region_index  # noqa: PLC0415
 
-            idx = get_region_index()
-        if region_adcode is not None:
+                idx = get_region_index()
+            if region_adcode is not None:
+                try:
+                    region = idx.region(str(region_adcode))
+                except KeyError as exc:
+                    report.add(0, "region", str(exc.args[0]))
+        table = None
+        if not report.errors:
             try:
-                region = idx.region(str(region_adcode))
-            except KeyError as exc:
-                report.add(0, "region", str(exc.args[0]))
-    rows: list = []
-    if not report.errors:
-        try:
-            report.fmt, header, rows = read_table(data, filename, fmt, layer)
-        except ValueError as exc:
-            report.add(0, "format" if "format" in str(exc) else "", str(exc))
-    values: list[dict] = []
-    if not report.errors:
-        report.rows_read = len(rows)
-        values = _validate(engine, spec, header, rows, report, idx, region)
-        report.rows_ok = len(values)
-    if report.n_errors:
+                report.fmt = _detect_format(filename, fmt)
+                table = _open_table(src.stream, src.size, report.fmt, layer)
+            except _FileError as exc:
+                report.add(0, "format" if "format" in str(exc) else "", str(exc))
+        if table is not None:
+            try:
+                _stream_into(engine, spec, table, report, idx, region, _audit_values(actor, role, target, "ok", {}))
+            finally:
+                table.close()
+    finally:
+        src.close()
+    if not report.ok:
+        report.written = 0
         report.errors.sort(key=lambda e: (e.row, e.field))
         _write_audit(engine, _audit_values(actor, role, target, "rejected", _detail(report)))
-        return report
-    try:
-        with engine.begin() as conn:
-            report.written = insert_rows(conn, spec.model, values)
-            conn.execute(insert(AuditEntry.__table__).values(**_audit_values(actor, role, target, "ok",
-                                                                              _detail(report))))
-    except Exception as exc:  # noqa: BLE001 — any failure while writing: rolled back, reported, audited
-        report.written = 0
-        orig = getattr(exc, "orig", None) or exc
-        report.add(0, "", f"the database refused the import, nothing was written: {str(orig).strip()[:300]}")
-        _write_audit(engine, _audit_values(actor, role, target, "rejected", _detail(report)))
     return report
+
+
+def _stream_into(engine: Engine, spec: LayerSpec, table: _Table, report: ImportReport, idx, region,
+                 audit_ok: dict) -> None:
+    """Validate and stage ``table`` batch by batch; when no row failed, copy it into the layer's table with the
+    ``ok`` audit entry in one transaction. Problems go to ``report``; the caller audits a rejection."""
+    mapped = _map_columns(spec, table.header, report)
+    if mapped is None:
+        return
+    all_fields, col_of = mapped
+    with engine.connect() as conn:
+        db_errors = (SQLAlchemyError, getattr(conn.dialect, "loaded_dbapi", conn.dialect.dbapi).Error)
+        stage = _Stage(conn, spec)
+        try:
+            try:
+                batch: list = []
+                for item in table.rows:
+                    report.rows_read += 1
+                    batch.append(item)
+                    if len(batch) >= IMPORT_BATCH_ROWS:
+                        _import_batch(conn, stage, spec, all_fields, col_of, batch, report, idx, region)
+                        batch = []
+                if batch:
+                    _import_batch(conn, stage, spec, all_fields, col_of, batch, report, idx, region)
+            except _FileError as exc:
+                report.add(0, exc.field, str(exc))
+            except db_errors as exc:
+                report.add(0, "", "the database refused the import, nothing was written: "
+                                  f"{str(getattr(exc, 'orig', None) or exc).strip()[:300]}")
+            if report.n_errors:
+                return
+            try:
+                report.written = stage.copy(conn)
+                conn.execute(insert(AuditEntry.__table__).values(**{**audit_ok, "detail": json.dumps(
+                    _detail(report), ensure_ascii=False, default=str)}))
+                conn.commit()
+            except Exception as exc:  # noqa: BLE001 — any failure while writing: rolled back, reported, audited
+                conn.rollback()
+                report.written = 0
+                orig = getattr(exc, "orig", None) or exc
+                report.add(0, "", f"the database refused the import, nothing was written: {str(orig).strip()[:300]}")
+        finally:
+            stage.drop(conn)
+
+
+def _import_batch(conn, stage: _Stage, spec: LayerSpec, all_fields: list[Field], col_of: dict[str, int],
+                  batch: list, report: ImportReport, idx, region) -> None:
+    """Validate one batch of rows (values, duplicates against the earlier rows and the database, positions,
+    references, layer rules), stage it and commit the scratch table."""
+    issues = _Issues(report)
+    parsed = []
+    for row_no, cells, geom in batch:
+        p = _parse_row(spec, all_fields, col_of, row_no, cells, geom, issues, report.fmt == "geojson")
+        if p is not None:
+            parsed.append((row_no, *p))
+    # duplicates within the file (first occurrence wins, also across batches; later ones are errors)
+    earlier = stage.first_rows(conn, [v[spec.id_field] for _, v, _ in parsed])
+    first_row: dict[str, int] = {}
+    unique = []
+    for row_no, vals, shape in parsed:
+        key = vals[spec.id_field]
+        first = earlier.get(key, first_row.get(key))
+        if first is not None:
+            issues.add(row_no, spec.id_field, f"duplicate id {key!r} (first in row {first})")
+            continue
+        first_row[key] = row_no
+        unique.append((row_no, vals, shape))
+    # duplicates in the database
+    existing = _existing_ids(conn, getattr(spec.model, spec.id_field), [v[spec.id_field] for _, v, _ in unique])
+    refs = _reference_sets(conn, spec, unique)
+    kept = []
+    for row_no, vals, shape in unique:
+        if vals[spec.id_field] in existing:
+            issues.add(row_no, spec.id_field, f"id {vals[spec.id_field]!r} already exists in the database")
+            continue
+        kept.append((row_no, vals, shape))
+    ids = {row_no: vals[spec.id_field] for row_no, vals, _ in unique}  # before the rules may change vals
+    # positions: convert and locate, the whole batch at once; then references and per-layer rules
+    final = [(row_no, vals) for row_no, vals in _positions(spec, kept, issues, idx, region)
+             if _layer_rules(spec, row_no, vals, refs, issues)]
+    report.rows_ok += len(final)
+    # once any row failed nothing will be written: stage ids only (for the duplicate check)
+    full = final if not (report.n_errors or issues.items) else []
+    staged = {row_no for row_no, _ in full}
+    stage.add(conn, full, [(row_no, key) for row_no, key in ids.items() if row_no not in staged])
+    conn.commit()
+    for issue in sorted(issues.items):
+        report.add(*issue)
 
 
 def _detail(report: ImportReport) -> dict:
@@ -741,8 +1103,9 @@ def _detail(report: ImportReport) -> dict:
     return d
 
 
-def _validate(engine: Engine, spec: LayerSpec, header: list, rows: list, report: ImportReport, idx,
-              region) -> list[dict]:
+def _map_columns(spec: LayerSpec, header: list, report: ImportReport) -> tuple[list[Field], dict[str, int]] | None:
+    """The fields of this file and ``{field name: column index}``; ``None`` (problems in ``report``) when a
+    required column is missing or a header appears twice."""
     fields = list(spec.fields)
     geo_fields = list(_GEOMETRY_FIELDS[spec.geometry])
     is_geojson = report.fmt == "geojson"
@@ -769,117 +1132,91 @@ def _validate(engine: Engine, spec: LayerSpec, header: list, rows: list, report:
         report.add(0, "geometry", "a 'geometry' (WKT / GeoJSON LineString) or 'coords' (lon,lat;lon,lat…) column "
                                   "is required")
     if report.n_errors:
-        return []
+        return None
+    return all_fields, col_of
 
-    parsed: list[tuple[int, dict, Any]] = []  # (row, values, geometry in source CRS)
-    for row_no, cells, geom in rows:
-        vals: dict[str, Any] = {}
-        bad = False
-        for fld in all_fields:
-            raw = cells.get(col_of[fld.name]) if fld.name in col_of else None
-            if _blank(raw):
-                if fld.required:
-                    report.add(row_no, fld.name, "missing value")
-                    bad = True
-                else:
-                    vals[fld.name] = fld.default
-                continue
-            try:
-                vals[fld.name] = _parse(fld, raw)
-            except ValueError as exc:
-                report.add(row_no, fld.name, str(exc))
+
+def _parse_row(spec: LayerSpec, all_fields: list[Field], col_of: dict[str, int], row_no: int, cells: dict, geom,
+               report, is_geojson: bool) -> tuple[dict, Any] | None:
+    """One row's values and geometry (in the file's CRS), or ``None`` after recording its problems."""
+    vals: dict[str, Any] = {}
+    bad = False
+    for fld in all_fields:
+        raw = cells.get(col_of[fld.name]) if fld.name in col_of else None
+        if _blank(raw):
+            if fld.required:
+                report.add(row_no, fld.name, "missing value")
                 bad = True
-        # geometry in the file's CRS
-        shape: Any = None
-        try:
-            if spec.geometry == "point":
-                if is_geojson:
-                    if isinstance(geom, Mapping) and "error" in geom:
-                        raise ValueError(geom["error"])
-                    shape = _point_from_geojson(geom)
-                elif vals.get("lon") is not None and vals.get("lat") is not None:
-                    shape = (vals.pop("lon"), vals.pop("lat"))
-                if shape is not None:
-                    _check_lonlat(*shape)
-            elif spec.geometry == "two_points":
-                if is_geojson:
-                    if isinstance(geom, Mapping) and "error" in geom:
-                        raise ValueError(geom["error"])
-                    reg = _point_from_geojson(geom)
-                else:
-                    reg = (vals.pop("reg_lon", None), vals.pop("reg_lat", None))
-                op_lon, op_lat = vals.pop("op_lon", None), vals.pop("op_lat", None)
-                op = (op_lon, op_lat) if op_lon is not None and op_lat is not None else None
-                if (op_lon is None) != (op_lat is None):
-                    report.add(row_no, "op_lat" if op_lat is None else "op_lon",
-                               "give both operating coordinates or neither")
-                    bad = True
-                if reg[0] is not None and reg[1] is not None:
-                    _check_lonlat(*reg)
-                    if op is not None:
-                        try:
-                            _check_lonlat(*op)
-                        except ValueError as exc:
-                            report.add(row_no, "op_lon", str(exc))
-                            bad = True
-                    shape = (reg, op)
             else:
-                if is_geojson:
-                    if isinstance(geom, Mapping) and "error" in geom:
-                        raise ValueError(geom["error"])
-                    line = _line_from_geojson(geom)
-                else:
-                    text = vals.pop("geometry", None) or vals.pop("coords", None)
-                    vals.pop("coords", None)
-                    if not text:
-                        report.add(row_no, "geometry", "missing value")
-                        bad = True
-                        line = None
-                    else:
-                        line = _parse_line_text(text)
-                if line is not None:
-                    if len(line) < 2:
-                        raise ValueError("a line needs at least 2 positions")
-                    for x, y in line:
-                        _check_lonlat(x, y)
-                    shape = line
-        except (ValueError, TypeError, json.JSONDecodeError, shapely.errors.GEOSException) as exc:
-            fld_name = ("geometry" if spec.geometry == "line" or is_geojson else
-                        "reg_lon" if spec.geometry == "two_points" else "lon")
-            report.add(row_no, fld_name, str(exc)[:200])
+                vals[fld.name] = fld.default
+            continue
+        try:
+            vals[fld.name] = _parse(fld, raw)
+        except ValueError as exc:
+            report.add(row_no, fld.name, str(exc))
             bad = True
-        if not bad and shape is not None:
-            parsed.append((row_no, vals, shape))
-
-    # duplicates within the file (first occurrence wins; later ones are errors)
-    first_row: dict[str, int] = {}
-    unique: list[tuple[int, dict, Any]] = []
-    for row_no, vals, shape in parsed:
-        key = vals[spec.id_field]
-        if key in first_row:
-            report.add(row_no, spec.id_field, f"duplicate id {key!r} (first in row {first_row[key]})")
-            continue
-        first_row[key] = row_no
-        unique.append((row_no, vals, shape))
-    # duplicates in the database
-    id_col = getattr(spec.model, spec.id_field)
-    with engine.connect() as conn:
-        existing = _existing_ids(conn, id_col, [v[spec.id_field] for _, v, _ in unique])
-        refs = _reference_sets(conn, spec, unique)
-    kept = []
-    for row_no, vals, shape in unique:
-        if vals[spec.id_field] in existing:
-            report.add(row_no, spec.id_field, f"id {vals[spec.id_field]!r} already exists in the database")
-            continue
-        kept.append((row_no, vals, shape))
-    # positions: convert and locate, all rows at once
-    out = _positions(spec, kept, report, idx, region)
-    # references and per-layer rules
-    final = []
-    for row_no, vals in out:
-        if _layer_rules(spec, row_no, vals, refs, report):
-            final.append(vals)
-    return final
+    # geometry in the file's CRS
+    shape: Any = None
+    try:
+        if spec.geometry == "point":
+            if is_geojson:
+                if isinstance(geom, Mapping) and "error" in geom:
+                    raise ValueError(geom["error"])
+                shape = _point_from_geojson(geom)
+            elif vals.get("lon") is not None and vals.get("lat") is not None:
+                shape = (vals.pop("lon"), vals.pop("lat"))
+            if shape is not None:
+                _check_lonlat(*shape)
+        elif spec.geometry == "two_points":
+            if is_geojson:
+                if isinstance(geom, Mapping) and "error" in geom:
+                    raise ValueError(geom["error"])
+                reg = _point_from_geojson(geom)
+            else:
+                reg = (vals.pop("reg_lon", None), vals.pop("reg_lat", None))
+            op_lon, op_lat = vals.pop("op_lon", None), vals.pop("op_lat", None)
+            op = (op_lon, op_lat) if op_lon is not None and op_lat is not None else None
+            if (op_lon is None) != (op_lat is None):
+                report.add(row_no, "op_lat" if op_lat is None else "op_lon",
+                           "give both operating coordinates or neither")
+                bad = True
+            if reg[0] is not None and reg[1] is not None:
+                _check_lonlat(*reg)
+                if op is not None:
+                    try:
+                        _check_lonlat(*op)
+                    except ValueError as exc:
+                        report.add(row_no, "op_lon", str(exc))
+                        bad = True
+                shape = (reg, op)
+        else:
+            if is_geojson:
+                if isinstance(geom, Mapping) and "error" in geom:
+                    raise ValueError(geom["error"])
+                line = _line_from_geojson(geom)
+            else:
+                text = vals.pop("geometry", None) or vals.pop("coords", None)
+                vals.pop("coords", None)
+                if not text:
+                    report.add(row_no, "geometry", "missing value")
+                    bad = True
+                    line = None
+                else:
+                    line = _parse_line_text(text)
+            if line is not None:
+                if len(line) < 2:
+                    raise ValueError("a line needs at least 2 positions")
+                for x, y in line:
+                    _check_lonlat(x, y)
+                shape = line
+    except (ValueError, TypeError, json.JSONDecodeError, shapely.errors.GEOSException) as exc:
+        fld_name = ("geometry" if spec.geometry == "line" or is_geojson else
+                    "reg_lon" if spec.geometry == "two_points" else "lon")
+        report.add(row_no, fld_name, str(exc)[:200])
+        bad = True
+    if bad or shape is None:
+        return None
+    return vals, shape
 
 
 def _reference_sets(conn, spec: LayerSpec, rows) -> dict[str, set[str]]:
