@@ -213,24 +213,85 @@
         return out;
     }
 
-    cc.applyKpis = function (snapshot, evt, lang, scope) {
+    // KPIs: the scope's snapshot and a language change come through the Dash callback below; the live ``kpis`` events
+    // (one per bridge flush: up to ~10 a second on a national view) are read from the socket component's props by a
+    // store watcher (socketWatch) and drawn at most once per KPI_DRAW_MS. Wired as a Dash callback input, each
+    // event ran the renderer's callback machinery — about ten store dispatches, each visiting every component of the
+    // page, ~100 ms of main thread per event: the page spent more than half its time there, tasks of up to ~2 s and
+    // 100 ms timers seconds late once a fire alarm added its own work (bench/bench_officer_responsiveness.py).
+    var KPI_DRAW_MS = 250;
+
+    function drawKpisNow() {
+        var scope = live.kpiScope || "nation", lang = live.kpiLang || "zh";
+        var k = live.kpis && live.kpis.scope === scope ? live.kpis : null;
+        drawKpis(kpiOutputs(k, lang));
+        ranking(k, lang);
+    }
+
+    function applyKpiEvent(evt) {
+        if (!evt || evt.scope !== (live.kpiScope || "nation")) { return false; }
+        if ((evt.ts_ms || 0) < live.kpisTs && live.kpis && live.kpis.scope === evt.scope) { return false; }
+        live.kpis = evt;
+        live.kpisTs = evt.ts_ms || 0;
+        return true;
+    }
+
+    // --------------------------------------------------------------- socket props without Dash callbacks
+    // socketWatch(prop, fn): fn(value) with the newest value of the socket component's prop, at most once every
+    // KPI_DRAW_MS (values in between are coalesced: only the newest is passed). One store subscription for all
+    // props; its listener only compares the layout's identity and arms a timer, so it costs next to nothing per
+    // store dispatch. Uses the public window.dash_component_api.getLayout (Dash ≥ 3) and window.dash_stores.
+    var watch = {props: {}, store: null, layout: null, timer: null, last: 0};
+
+    function watchFlush() {
+        watch.timer = null;
+        watch.last = Date.now();
+        var api = window.dash_component_api, comp = api && api.getLayout ? api.getLayout("socket") : null;
+        var props = (comp && comp.props) || {};
+        Object.keys(watch.props).forEach(function (prop) {
+            var w = watch.props[prop], v = props[prop];
+            if (v === w.value) { return; }
+            w.value = v;
+            try { w.fn(v); } catch (e) { window.console.error("socketWatch " + prop, e); }
+        });
+    }
+
+    function watchArm() {
+        if (watch.timer !== null) { return; }
+        var wait = Math.max(0, KPI_DRAW_MS - (Date.now() - watch.last));
+        watch.timer = window.setTimeout(watchFlush, wait);
+    }
+
+    function socketWatch(prop, fn) {
+        if (!watch.props[prop]) { watch.props[prop] = {fn: fn, value: undefined}; }
+        var stores = window.dash_stores || [];
+        if (watch.store || !stores.length) { return !!watch.store; }
+        watch.store = stores[0];
+        watch.layout = watch.store.getState().layout;
+        watch.store.subscribe(function () {
+            var layout = watch.store.getState().layout;
+            if (layout !== watch.layout) { watch.layout = layout; watchArm(); }
+        });
+        watchArm();
+        return true;
+    }
+    cc.socketWatch = socketWatch;
+
+    cc.applyKpis = function (snapshot, lang, scope) {
         scope = scope || "nation";
-        if (triggered("scope-snapshot") && snapshot && snapshot.kpis && snapshot.scope === scope) {
+        live.kpiScope = scope;
+        live.kpiLang = lang || "zh";
+        if (snapshot && snapshot.kpis && snapshot.scope === scope) {
             if (!live.kpis || live.kpis.scope !== scope || (snapshot.kpis.ts_ms || 0) >= live.kpisTs) {
                 live.kpis = snapshot.kpis;
                 live.kpisTs = snapshot.kpis.ts_ms || 0;
             }
         }
-        if (triggered("socket.data-kpis") && evt && evt.scope === scope) {
-            live.kpis = evt;
-            live.kpisTs = evt.ts_ms || 0;
-        }
-        if (triggered("scope-snapshot") && snapshot && snapshot.names) {
+        if (snapshot && snapshot.names) {
             Object.assign(live.names, snapshot.names);
         }
-        var k = live.kpis && live.kpis.scope === scope ? live.kpis : null;
-        drawKpis(kpiOutputs(k, lang));
-        ranking(k, lang);
+        socketWatch("data-kpis", function (evt) { if (applyKpiEvent(evt)) { drawKpisNow(); } });
+        drawKpisNow();
         return noUpdate();
     };
 

@@ -5,7 +5,11 @@
   resync. Joining happens before the snapshot is read, so no delta can fall between them.
 * ``applyStates`` (clientside): snapshot or ``station_states`` delta → ``hideout.states`` of the stations layer;
   markers restyle in place, ``data`` is untouched.
-* ``applyKpis`` (clientside): snapshot or ``kpis`` event → KPI tiles and the state mix.
+* ``applyKpis`` (clientside): snapshot or language → KPI tiles and the state mix. The live ``kpis`` events (one per
+  bridge flush, up to ~10 a second) are deliberately *not* a callback input: each callback run costs about ten
+  renderer store dispatches that visit every component of the page, and at that rate they kept the officer's main
+  thread busy for seconds at a time (``bench/bench_officer_responsiveness.py``). ``cc.socketWatch`` reads them from
+  the socket component's props and draws at most four times a second.
 * ``applyKpis`` also draws the region ranking from the payload's ``children`` (names from the snapshot).
 * ``attention`` (clientside): stations in alarm / offline, from ``hideout.states``, and the live event log (state
   changes recorded by ``applyStates``).
@@ -61,7 +65,7 @@ def register(app, ctx) -> None:
     app.clientside_callback(  # draws the KPI tiles, the state mix and the ranking into the DOM (see above)
         ClientsideFunction(namespace="cc", function_name="applyKpis"),
         Output("kpi-drawn", "data"),
-        Input("scope-snapshot", "data"), Input("socket", "data-kpis"), Input("lang", "data"),
+        Input("scope-snapshot", "data"), Input("lang", "data"),
         State("scope", "data"),
     )
     app.clientside_callback(
