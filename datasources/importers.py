@@ -428,15 +428,16 @@ def _csv_table(text: io.TextIOWrapper, close) -> _Table:
     if head is None:
         raise _FileError("the file is empty (no header line)")
 
-    def rows():
-        n = 0
-        for start, rec in recs:
-            n += 1
-            if n > MAX_ROWS:
-                raise _FileError(f"more than {MAX_ROWS} rows")
-            yield start, dict(enumerate(rec)), None
+    return _Table(head[1], _limited_rows(recs), close)
 
-    return _Table(head[1], rows(), close)
+
+def _limited_rows(recs):
+    """``(row number, {column index: value}, None)`` for each ``(row number, values)`` record of a CSV or XLSX
+    reader, refusing the file past :data:`MAX_ROWS` rows (:class:`_FileError`)."""
+    for n, (row_no, values) in enumerate(recs, 1):
+        if n > MAX_ROWS:
+            raise _FileError(f"more than {MAX_ROWS} rows")
+        yield row_no, dict(enumerate(values)), None
 
 
 def _open_xlsx(stream: BinaryIO, layer: str) -> _Table:
@@ -474,15 +475,7 @@ def _open_xlsx(stream: BinaryIO, layer: str) -> _Table:
         wb.close()
         raise _FileError("the first worksheet is empty (no header row)")
 
-    def rows():
-        n = 0
-        for row_no, values in recs:
-            n += 1
-            if n > MAX_ROWS:
-                raise _FileError(f"more than {MAX_ROWS} rows")
-            yield row_no, dict(enumerate(values)), None
-
-    return _Table(head[1], rows(), wb.close)
+    return _Table(head[1], _limited_rows(recs), wb.close)
 
 
 def _open_geojson(stream: BinaryIO, size: int) -> _Table:
