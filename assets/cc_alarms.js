@@ -9,6 +9,7 @@
  *   dockTab, mute   dock tabs, sound toggle (kept in localStorage)
  *   controlState    compressor run states and the room's occupancy in the site panel (live station_values)
  *   cameraOpen      the camera panel opens by itself on fire / flood / intrusion alarms and remote operations
+ *   stationRefresh / alarmRefresh / orderRefresh   live events that concern the open station / alarm / order
  *
  * Also: ages and SLA countdowns tick every second in place (elements with data-since / data-deadline), sign-out.
  * State is kept on window.ccOps (tests read ccOps.beeps / ccOps.flashes).
@@ -394,6 +395,37 @@
         if (tr0 && tr0.prop_id === "al-pick.data") { return noUpdate(); }
         var hit = patternTrigger();
         return hit ? hit.id.id : noUpdate();
+    };
+
+    // ------------------------------------------------------------------ refresh gates
+    // A server callback that takes both "the dialog / panel that is open" and live socket events must not answer
+    // an unrelated event with no_update: Dash drops a still-running call of a callback when the same callback is
+    // triggered again, so the open's own answer would be lost and the panel left empty. These gates turn only
+    // the events that concern what is open into a refresh token; the server callbacks then always draw in full.
+    function refreshToken() { return {ts: Date.now()}; }
+
+    ops.stationRefresh = function (alarmEvt, orderEvt, resync, stationOpen) {
+        if (!stationOpen) { return noUpdate(); }
+        var hit = triggered().some(function (t) {
+            if (t.prop_id.indexOf("socket.data-ops_resync") === 0) { return true; }
+            var evt = t.prop_id.indexOf("socket.data-alarm") === 0 ? alarmEvt : orderEvt;
+            var body = evt && (evt.alarm || evt.order);
+            return !!body && body.station_id === stationOpen;
+        });
+        return hit ? refreshToken() : noUpdate();
+    };
+
+    ops.alarmRefresh = function (alarmEvt, orderEvt, alarmOpen) {
+        if (!alarmOpen) { return noUpdate(); }
+        var a = alarmEvt && alarmEvt.alarm, o = orderEvt && orderEvt.order;
+        var hit = (triggeredProp("socket.data-alarm") && a && String(a.id) === String(alarmOpen)) ||
+            (triggeredProp("socket.data-workorder") && o && String(o.alarm_id) === String(alarmOpen));
+        return hit ? refreshToken() : noUpdate();
+    };
+
+    ops.orderRefresh = function (orderEvt, orderOpen) {
+        var o = orderEvt && orderEvt.order;
+        return orderOpen && o && String(o.id) === String(orderOpen) ? refreshToken() : noUpdate();
     };
 
     // ------------------------------------------------------------------ remote control

@@ -196,6 +196,13 @@ def register(app, ctx) -> None:
         prevent_initial_call=True,
     )
     app.clientside_callback(
+        ClientsideFunction(namespace="ccOps", function_name="alarmRefresh"),
+        Output("alarm-refresh", "data"),
+        Input("socket", "data-alarm"), Input("socket", "data-workorder"),
+        State("alarm-open", "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
         ClientsideFunction(namespace="ccOps", function_name="openAlarm"),
         Output("alarm-open", "data"),
         Input("al-pick", "data"), Input({"type": "site-al", "id": ALL}, "n_clicks"),
@@ -225,13 +232,12 @@ def register(app, ctx) -> None:
         Output("alarm-do-ack", "className"), Output("alarm-do-shelve", "className"),
         Output("alarm-do-unshelve", "className"), Output("alarm-do-close", "className"),
         Output("alarm-do-dispatch", "className"),
-        Input("alarm-open", "data"), Input("socket", "data-alarm"), Input("lang", "data"),
+        Input("alarm-open", "data"), Input("alarm-refresh", "data"), Input("lang", "data"),
         State("me", "data"),
     )
-    def alarm_dialog(alarm_id, evt, lang, me):
-        if callback_context.triggered_id == "socket" and (
-                not alarm_id or not isinstance(evt, dict) or (evt.get("alarm") or {}).get("id") != alarm_id):
-            return (no_update,) * 7
+    def alarm_dialog(alarm_id, _refresh, lang, me):
+        """The alarm dialog, drawn in full on open, on language and on every live event about this alarm or its
+        work order (``alarm-refresh``, gated by ``ccOps.alarmRefresh``; see there why never ``no_update``)."""
         hidden = "cc-btn cc-hidden-block"
         if not alarm_id:
             return "cc-modal cc-modal-hidden", [], hidden, hidden, hidden, hidden, hidden

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 
-from dash import ALL, ClientsideFunction, Input, Output, State, callback_context, dcc, html, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, dcc, html, no_update
 
 from callbacks.alarms import ROMAN, _msg, error_text, hms, msg_div
 from i18n import t
@@ -131,20 +131,26 @@ def register(app, ctx) -> None:
     ops = ctx.ops
     from layers import stations as stations_layer  # noqa: PLC0415
 
+    app.clientside_callback(
+        ClientsideFunction(namespace="ccOps", function_name="stationRefresh"),
+        Output("station-refresh", "data"),
+        Input("socket", "data-alarm"), Input("socket", "data-workorder"), Input("socket", "data-ops_resync"),
+        State("station-open", "data"),
+        prevent_initial_call=True,
+    )
+
     @app.callback(
-        Output("site-ops-alarms", "children"), Output("site-ctl-rows", "children"),
-        Output("site-ops-count", "children"), Output("site-dispatch", "className"),
-        Input("station-open", "data"), Input("lang", "data"), Input("socket", "data-alarm"),
+        Output("site-ops-alarms", "children"), Output("site-ops-count", "children"),
+        Output("site-dispatch", "className"),
+        Input("station-open", "data"), Input("lang", "data"), Input("station-refresh", "data"),
         State("me", "data"),
     )
-    def site_ops(station_id, lang, evt, me):
+    def site_ops(station_id, lang, _refresh, me):
+        """The open station's alarms in its site panel, drawn in full on open, on language and on every live
+        event about the station (``station-refresh``, gated by ``ccOps.stationRefresh``)."""
         lang = lang or "zh"
-        trig = callback_context.triggered_id
         if not station_id:
-            return [], [], "", "cc-btn cc-btn-dispatch cc-btn-sm"
-        if trig == "socket":
-            if not isinstance(evt, dict) or (evt.get("alarm") or {}).get("station_id") != station_id:
-                return no_update, no_update, no_update, no_update
+            return [], "", "cc-btn cc-btn-dispatch cc-btn-sm"
         perms = set((me or {}).get("permissions") or [])
         try:
             alarms = ops.station_alarms(station_id)
@@ -154,15 +160,25 @@ def register(app, ctx) -> None:
         active = sum(1 for a in alarms if a["active"])
         count = f"{t('ops.station_alarms', lang)} {active}" if active else ""
         disp_cls = "cc-btn cc-btn-dispatch cc-btn-sm" + ("" if "workorder.create" in perms else " cc-hidden-block")
-        if trig == "socket":
-            return alarm_rows(alarms, lang), no_update, count, disp_cls
+        return alarm_rows(alarms, lang), count, disp_cls
+
+    @app.callback(
+        Output("site-ctl-rows", "children"),
+        Input("station-open", "data"), Input("lang", "data"),
+        State("me", "data"),
+    )
+    def site_controls(station_id, lang, me):
+        """The open station's remote-control rows (one per controllable device, from its profile's roles). Live
+        events never trigger this callback, so a typed set-point is kept while alarms come and go."""
+        if not station_id:
+            return []
+        perms = set((me or {}).get("permissions") or [])
         try:
             detail = stations_layer.station_detail(ctx.layer_ctx, station_id)
         except Exception as exc:  # noqa: BLE001 — Redis down: no rows
-            log.warning("site ops %s: %s", station_id, exc)
+            log.warning("site controls %s: %s", station_id, exc)
             detail = None
-        rows = control_rows(detail, lang, "control.command" in perms) if detail else []
-        return alarm_rows(alarms, lang), rows, count, disp_cls
+        return control_rows(detail, lang or "zh", "control.command" in perms) if detail else []
 
     app.clientside_callback(
         ClientsideFunction(namespace="ccOps", function_name="controlState"),

@@ -278,6 +278,13 @@ def register(app, ctx) -> None:
         return order_rows(orders, lang), str(len(open_orders)), brief, badge
 
     app.clientside_callback(
+        ClientsideFunction(namespace="ccOps", function_name="orderRefresh"),
+        Output("order-refresh", "data"),
+        Input("socket", "data-workorder"),
+        State("order-open", "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
         ClientsideFunction(namespace="ccOps", function_name="openOrder"),
         Output("order-open", "data"),
         Input({"type": "wo-row", "id": ALL}, "n_clicks"), Input("al-pick", "data"),
@@ -290,14 +297,13 @@ def register(app, ctx) -> None:
         Output("order-dialog", "className"), Output("order-body", "children"),
         Output("order-close-form", "className"), Output("order-cancel-form", "className"),
         Output("order-do-close", "className"), Output("order-do-cancel", "className"),
-        Input("order-open", "data"), Input("socket", "data-workorder"), Input("lang", "data"),
+        Input("order-open", "data"), Input("order-refresh", "data"), Input("lang", "data"),
         State("me", "data"),
     )
-    def order_dialog(order_id, evt, lang, me):
+    def order_dialog(order_id, _refresh, lang, me):
+        """The work-order dialog, drawn in full on open, on language and on every live event about this order
+        (``order-refresh``, gated by ``ccOps.orderRefresh``)."""
         lang = lang or "zh"
-        if callback_context.triggered_id == "socket" and (
-                not order_id or not isinstance(evt, dict) or (evt.get("order") or {}).get("id") != order_id):
-            return (no_update,) * 6
         hidden_form, hidden_btn = "cc-od-form cc-hidden-block", "cc-btn cc-hidden-block"
         if not order_id:
             return "cc-modal cc-modal-hidden cc-modal-wide", [], hidden_form, hidden_form, hidden_btn, hidden_btn

@@ -55,8 +55,9 @@ def register(app, ctx) -> None:
         Output("map", "viewport"), Output("crumb-rest", "children"), Output("crumb-nation", "className"),
         Output("kpi-scope", "children"), Output("map-scope-name", "children"),
         Input("scope", "data"), Input("lang", "data"),
+        State("regions", "url"),
     )
-    def load_scope(scope_raw, lang):
+    def load_scope(scope_raw, lang, drawn_url):
         try:
             scope = ctx.parse_scope(scope_raw or "nation")
         except ScopeError:
@@ -65,7 +66,9 @@ def register(app, ctx) -> None:
         crumb_cls = "cc-crumb" + (" cc-crumb-active" if scope.level == "nation" else "")
         # the boundaries' and labels' hideout (lang, selection, choropleth figures): callbacks.drilldown
         words = (_crumbs(scope, lang), crumb_cls, name, name)
-        if callback_context.triggered_id in (None, "lang"):  # first paint / language: words only, keep the view
+        # first paint / language: words only, keep the view — unless the map is not showing this scope yet (Dash
+        # drops a scope change still on its way when the language switches: its answer never arrives)
+        if callback_context.triggered_id in (None, "lang") and drawn_url == regions_layer.url(scope):
             return (no_update, no_update, no_update, no_update, *words)
         data = to_display(stations_layer.data(scope, ctx.layer_ctx, with_states=False))
         viewport = {"bounds": regions_layer.region_bounds(scope), "transition": "flyToBounds",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 import redis
-from dash import ClientsideFunction, Input, Output, State, callback_context, html, no_update
+from dash import ClientsideFunction, Input, Output, State, html, no_update
 
 from callbacks.alarms import _msg, dhm
 from datasources import site_queries
@@ -270,29 +270,17 @@ def record_children(rec: dict, lang: str) -> list:
     return out
 
 
-def _event_station(prop: str, evt) -> str | None:
-    if not isinstance(evt, dict):
-        return None
-    body = evt.get("alarm") if prop.endswith("data-alarm") else evt.get("order")
-    return (body or {}).get("station_id")
-
-
 def register(app, ctx) -> None:
     @app.callback(
         Output("site-record-body", "children"), Output("site-record", "className"),
-        Input("station-open", "data"), Input("lang", "data"), Input("socket", "data-alarm"),
-        Input("socket", "data-workorder"), Input("socket", "data-ops_resync"),
+        Input("station-open", "data"), Input("lang", "data"), Input("station-refresh", "data"),
     )
-    def site_record(station_id, lang, alarm_evt, order_evt, _resync):
+    def site_record(station_id, lang, _refresh):
+        """The station record, drawn in full on open, on language and on every live alarm / work-order event of
+        this station or a resync (``station-refresh``, gated by ``ccOps.stationRefresh``)."""
         lang = lang or "zh"
         if not station_id:
             return [], "cc-srec cc-srec-empty"
-        for trig in callback_context.triggered or []:
-            prop = trig.get("prop_id", "")
-            if prop in ("socket.data-alarm", "socket.data-workorder"):
-                evt = alarm_evt if prop.endswith("data-alarm") else order_evt
-                if len(callback_context.triggered) == 1 and _event_station(prop, evt) != station_id:
-                    return no_update, no_update
         try:
             rec = site_queries.site_record(ctx.engine, station_id, now_ms=now_ms(), days=RECORD_DAYS,
                                            alarm_limit=ALARM_ROWS, order_limit=ORDER_ROWS)

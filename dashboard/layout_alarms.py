@@ -288,6 +288,8 @@ def stores() -> list:
         dcc.Store(id="me", data=me()),
         dcc.Store(id="alarm-snapshot"),
         dcc.Store(id="alarm-open"),
+        # live events that concern the open alarm / order / station (ccOps.*Refresh gates)
+        dcc.Store(id="alarm-refresh"), dcc.Store(id="order-refresh"), dcc.Store(id="station-refresh"),
         dcc.Store(id="dispatch-req"),
         dcc.Store(id="order-open"),
         dcc.Store(id="orders-brief"),
