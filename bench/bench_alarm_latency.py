@@ -32,9 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from datasources import alarm_store  # noqa: E402
-from datasources.bus import ALARMS_CHANNEL  # noqa: E402
-from datasources.db import make_engine  # noqa: E402
+from datasources.sql import alarm_store  # noqa: E402
+from datasources.bus.messages import ALARMS_CHANNEL  # noqa: E402
+from datasources.sql.db import make_engine  # noqa: E402
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, new_page  # noqa: E402
 from tests.ops_demo import start_ops_stack  # noqa: E402
 from tests.ops_support import wait_for  # noqa: E402

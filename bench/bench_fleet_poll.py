@@ -1,7 +1,7 @@
 """Benchmark: polls per second of ONE poller process against the real simulated fleet.
 
-The fleet comes from :func:`datasources.fleet.generate_fleet` (the ``make run`` fleet), served by
-:class:`datasources.simulator.FleetSimulator` in a separate process (its own core); the poller runs back-to-back
+The fleet comes from :func:`datasources.sim.fleet.generate_fleet` (the ``make run`` fleet), served by
+:class:`datasources.sim.simulator.FleetSimulator` in a separate process (its own core); the poller runs back-to-back
 ``poll_once`` cycles in this process and writes every cycle to a private Redis, as in production.
 
 Peer approach in the same run: the same poller with one Modbus request per register (``max_gap=-1``: no block
@@ -25,15 +25,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from datasources.fleet import generate_fleet  # noqa: E402
-from datasources.poller import Poller  # noqa: E402
-from datasources.profiles import default_profiles  # noqa: E402
-from datasources.redis_server import EmbeddedRedis, free_port  # noqa: E402
+from datasources.sim.fleet import generate_fleet  # noqa: E402
+from datasources.modbus.poller import Poller  # noqa: E402
+from datasources.modbus.profiles import default_profiles  # noqa: E402
+from datasources.bus.redis_server import EmbeddedRedis, free_port  # noqa: E402
 
 
 def _simulate(stations, ready, stop) -> None:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-    from datasources.simulator import FleetSimulator  # noqa: PLC0415
+    from datasources.sim.simulator import FleetSimulator  # noqa: PLC0415
 
     async def main():
         sim = FleetSimulator(stations, seed=1, tick_s=1.0)

@@ -4,7 +4,7 @@
 gateway: tests/modbus_testserver.RawModbusServer, raw asyncio sockets, one request at a time per connection). The
 poller's ``run()`` polls every station each ``--interval`` s; each live station's poll period is measured from the
 ``ts_ms`` of its readings on the Redis stream over ``--seconds`` after the unit died, and printed as p50 / p95 / max,
-for the poller of ``git show PEER_REV:datasources/poller.py`` (the commit before the change: the per-endpoint lock
+for the poller of ``git show PEER_REV:datasources/modbus/poller.py`` (the commit before the change: the per-endpoint lock
 held across a whole device read and
 its retries; loaded as a module from a temp file in this run) and for the working tree's poller (lock per request,
 timed-out unit in per-device backoff), then the ratio old / new.
@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 import redis.asyncio  # noqa: E402
 
-from datasources import bus  # noqa: E402
-from datasources.fleet_spec import DeviceSpec, StationSpec  # noqa: E402
-from datasources.profiles import default_profiles  # noqa: E402
-from datasources.redis_server import EmbeddedRedis  # noqa: E402
+from datasources.bus import messages as bus  # noqa: E402
+from datasources.sql.fleet_spec import DeviceSpec, StationSpec  # noqa: E402
+from datasources.modbus.profiles import default_profiles  # noqa: E402
+from datasources.bus.redis_server import EmbeddedRedis  # noqa: E402
 from tests.modbus_testserver import RawModbusServer, RawUnit  # noqa: E402
 
 MODEL = "cc-fixed-speed-compressor"
@@ -45,9 +45,9 @@ PEER_REV = "7246c791a90beef6c154a17310e6f295054b904b"
 
 
 def load_old_poller():
-    """``datasources/poller.py`` of :data:`PEER_REV` as a module (from a temp file), or None outside a git checkout."""
+    """``datasources/modbus/poller.py`` of :data:`PEER_REV` as a module (from a temp file), or None outside a git checkout."""
     try:
-        src = subprocess.run(["git", "show", f"{PEER_REV}:datasources/poller.py"], cwd=ROOT, check=True,
+        src = subprocess.run(["git", "show", f"{PEER_REV}:datasources/modbus/poller.py"], cwd=ROOT, check=True,
                              capture_output=True, text=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -134,7 +134,7 @@ def main() -> None:
     ap.add_argument("--backoff-max", type=float, default=2.0, help="backoff_max_s: how often the dead unit is retried")
     args = ap.parse_args()
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-    from datasources.poller import Poller as NewPoller
+    from datasources.modbus.poller import Poller as NewPoller
     old = load_old_poller()
     print(f"{args.stations} live stations × {args.per_station} units + 1 dead unit on one gateway; interval "
           f"{args.interval} s, timeout {args.timeout} s, retries {args.retries}, backoff cap {args.backoff_max} s, "

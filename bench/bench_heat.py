@@ -1,6 +1,6 @@
 """Benchmark: heat surfaces of 1,000,000 enterprises — national view and one city (Shanghai), cold and cached.
 
-The enterprises are the demo generator's (:func:`datasources.demo_city.generate_enterprises`: clustered in cities,
+The enterprises are the demo generator's (:func:`datasources.sim.demo_city.generate_enterprises`: clustered in cities,
 weighted by city size) — or, with ``--db URL``, loaded from a seeded database the way the web layer loads them
 (:func:`layers.enterprise_heat.load_points`). Printed: load / index build times, and per view the time to render a
 surface (histogram + smoothing + colour + PNG) cold and from the memo, image size and PNG bytes.
@@ -31,14 +31,14 @@ SHANGHAI = "310100"
 def _points(args):
     t0 = time.perf_counter()
     if args.db:
-        from datasources.db import make_engine  # noqa: PLC0415
+        from datasources.sql.db import make_engine  # noqa: PLC0415
         from layers.enterprise_heat import load_points  # noqa: PLC0415
 
         pts = load_points(make_engine(args.db))
         reg, op, cap, tax, reg_city, op_city = pts.reg, pts.op, pts.capital, pts.tax, pts.reg_city, pts.op_city
         src = f"loaded from {args.db}"
     else:
-        from datasources.demo_city import generate_enterprises  # noqa: PLC0415
+        from datasources.sim.demo_city import generate_enterprises  # noqa: PLC0415
 
         e = generate_enterprises(args.n, seed=42)
         reg, op, cap, tax = e.reg, e.op, e.capital, e.tax

@@ -2,7 +2,7 @@
 to 2.7 GB").
 
 Generates realistic enterprises (the heat layer's volume: ~1,000,000 nationwide;
-:func:`datasources.demo_city.generate_enterprises`) as a CSV of ``--rows`` rows and an XLSX of ``--xlsx-rows`` rows,
+:func:`datasources.sim.demo_city.generate_enterprises`) as a CSV of ``--rows`` rows and an XLSX of ``--xlsx-rows`` rows,
 then imports each file into a fresh database **in a child process** through the code path of
 ``POST /api/import/<layer>``, and prints per run: the child's RSS before the import, its peak during the import
 (``VmHWM`` after resetting it, Linux; else ``ru_maxrss``) and the process's overall ``ru_maxrss``, wall time and
@@ -10,7 +10,7 @@ rows/s.
 
 Two implementations are compared in the same run:
 
-* ``old``: ``datasources/importers.py`` as of ``git HEAD`` (copied at runtime into a temp dir, ``git show``), fed the
+* ``old``: ``datasources/ingest/importers.py`` as of ``git HEAD`` (copied at runtime into a temp dir, ``git show``), fed the
   whole upload as bytes as the old endpoint did (``upload.read()``); its 50 MB ``MAX_BYTES`` is lifted in the child
   so that the 1 M-row file is actually imported (the issue's situation) instead of being refused.
 * ``new``: the working tree's importer, fed the spooled upload file object (what the endpoint now passes on).
@@ -45,7 +45,7 @@ HEADER = ["enterprise_id", "name", "name_en", "industry", "registered_capital_wa
 
 
 def _rows(n: int):
-    from datasources.demo_city import generate_enterprises  # noqa: PLC0415
+    from datasources.sim.demo_city import generate_enterprises  # noqa: PLC0415
 
     e = generate_enterprises(n, seed=42)
     reg = e.reg.round(6).tolist()
@@ -78,8 +78,8 @@ def write_xlsx(path: Path, n: int) -> None:
 
 
 def _old_module(tmp: Path):
-    """``datasources/importers.py`` of git HEAD, importable as ``importers_head``."""
-    src = subprocess.run(["git", "show", "HEAD:datasources/importers.py"], cwd=ROOT, check=True,
+    """``datasources/ingest/importers.py`` of git HEAD, importable as ``importers_head``."""
+    src = subprocess.run(["git", "show", "HEAD:datasources/ingest/importers.py"], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout
     (tmp / "importers_head.py").write_text(src, encoding="utf-8")
     sys.path.insert(0, str(tmp))
@@ -115,7 +115,7 @@ def _reset_peak() -> bool:
 
 def child(args) -> None:
     """One import in this process; prints one JSON line."""
-    from datasources.db import make_engine, migrate  # noqa: PLC0415
+    from datasources.sql.db import make_engine, migrate  # noqa: PLC0415
     from geo.regions import get_region_index  # noqa: PLC0415
 
     migrate(args.db)
@@ -126,7 +126,7 @@ def child(args) -> None:
         mod = _old_module(Path(args.tmp))
         mod.MAX_BYTES = 1 << 40  # measure the old code on the big file instead of its 50 MB refusal
     else:
-        from datasources import importers as mod  # noqa: PLC0415
+        from datasources.ingest import importers as mod  # noqa: PLC0415
     gc.collect()
     base = _status_mb("VmRSS") or _maxrss_mb()
     reset = _reset_peak()

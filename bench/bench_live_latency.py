@@ -1,8 +1,8 @@
 """Benchmark: publish → browser latency of a live value, p50 / p95, with a polling peer in the same run.
 
-A real web process (``dashboard.web.serve``) with a private Redis; a headless Chromium page signed in as the duty
+A real web process (``dashboard.web.server.serve``) with a private Redis; a headless Chromium page signed in as the duty
 officer opens a station's site panel. This process publishes poll cycles through the real bus
-(:func:`datasources.bus.write_cycle`) with a new discharge pressure each time and notes the publish time (epoch ms);
+(:func:`datasources.bus.messages.write_cycle`) with a new discharge pressure each time and notes the publish time (epoch ms);
 in the page a MutationObserver notes when the cell shows that value (``Date.now()``, same machine clock).
 
 Peer approach, same run: the page polls ``GET /api/stations/<id>`` every 250 ms (what a dashboard without a push

@@ -11,7 +11,7 @@ Usage::
     .venv/bin/python bench/bench_poller.py                 # 200 and 1000 stations
     .venv/bin/python bench/bench_poller.py --stations 500 --cycles 5 --server-procs 2
 
-The server side is :func:`serve_fleet` only; switch it to ``datasources.simulator`` later without touching the rest.
+The server side is :func:`serve_fleet` only; switch it to ``datasources.sim.simulator`` later without touching the rest.
 """
 from __future__ import annotations
 
@@ -27,11 +27,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from datasources import bus  # noqa: E402
-from datasources.fleet_spec import DeviceSpec, StationSpec  # noqa: E402
-from datasources.poller import Poller  # noqa: E402
-from datasources.profiles import default_profiles  # noqa: E402
-from datasources.redis_server import EmbeddedRedis  # noqa: E402
+from datasources.bus import messages as bus  # noqa: E402
+from datasources.sql.fleet_spec import DeviceSpec, StationSpec  # noqa: E402
+from datasources.modbus.poller import Poller  # noqa: E402
+from datasources.modbus.profiles import default_profiles  # noqa: E402
+from datasources.bus.redis_server import EmbeddedRedis  # noqa: E402
 
 #: (suffix, model) of the devices of one simulated station, unit ids 1..7 in this order
 STATION_LAYOUT = [("C1", "cc-fixed-speed-compressor"), ("C2", "cc-fixed-speed-compressor"),

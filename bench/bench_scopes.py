@@ -2,17 +2,17 @@
 bytes per request and per scope (nation / province / city / station), and the browser's time to first render of the
 national view.
 
-Setup (temporary directory, removed at the end): a SQLite database with :func:`datasources.fleet.generate_fleet`
-(10,000 stations, seed 42), the city layers (:func:`datasources.demo_city.seed_city_layers`, 100,000 enterprises,
+Setup (temporary directory, removed at the end): a SQLite database with :func:`datasources.sim.fleet.generate_fleet`
+(10,000 stations, seed 42), the city layers (:func:`datasources.sim.demo_city.seed_city_layers`, 100,000 enterprises,
 10,000 shops in Shanghai), a private Redis holding one poll cycle's summary of every built station.
 
-Server: the real app (:func:`dashboard.app.create_app`) through Flask's test client, logged in; for each scope the
+Server: the real app (:func:`dashboard.web.app.create_app`) through Flask's test client, logged in; for each scope the
 requests its page makes — the Dash layout of a page opened on the scope (bookmark: ``?scope=…``), the map data a
 scope change loads (the ``load_scope`` callback's stations, region boundaries and labels by URL, the choropleth
 figures, the live snapshot) and, at city / station scope, the city layers. Each request: median of ``--repeat``
 runs after one warm-up (region boundaries and heat arrays are memoised per process — what a running server does).
 
-Browser: the web process (``dashboard.web.serve``) on the same database; headless Chromium (1920×1080) signed in,
+Browser: the web process (``dashboard.web.server.serve``) on the same database; headless Chromium (1920×1080) signed in,
 from navigation start until all 10,000 stations are accounted for on the map (markers + cluster counts), median of
 ``--browser-runs`` page loads.
 
@@ -152,17 +152,17 @@ def main(argv: list[str] | None = None) -> None:
 
     import random  # noqa: PLC0415
 
-    from dashboard.app import create_app  # noqa: PLC0415
-    from dashboard.auth import seed_demo_users  # noqa: PLC0415
-    from datasources.bus import write_cycle  # noqa: PLC0415
-    from datasources.db import make_engine, migrate  # noqa: PLC0415
-    from datasources.demo_city import seed_city_layers  # noqa: PLC0415
-    from datasources.fleet import generate_fleet  # noqa: PLC0415
-    from datasources.redis_server import EmbeddedRedis  # noqa: PLC0415
-    from datasources.repository import save_fleet  # noqa: PLC0415
+    from dashboard.web.app import create_app  # noqa: PLC0415
+    from dashboard.auth.core import seed_demo_users  # noqa: PLC0415
+    from datasources.bus.messages import write_cycle  # noqa: PLC0415
+    from datasources.sql.db import make_engine, migrate  # noqa: PLC0415
+    from datasources.sim.demo_city import seed_city_layers  # noqa: PLC0415
+    from datasources.sim.fleet import generate_fleet  # noqa: PLC0415
+    from datasources.bus.redis_server import EmbeddedRedis  # noqa: PLC0415
+    from datasources.sql.repository import save_fleet  # noqa: PLC0415
     from datasources.settings import Settings  # noqa: PLC0415
     from layers import regions as regions_layer  # noqa: PLC0415
-    from datasources.redis_server import free_port  # noqa: PLC0415
+    from datasources.bus.redis_server import free_port  # noqa: PLC0415
     from tests.browser_support import ROOT, _spawn_web, reading_for, wait_for_health  # noqa: PLC0415
 
     tmp = Path(tempfile.mkdtemp(prefix="cc-bench-scopes-"))

@@ -1,10 +1,10 @@
 """Benchmark: air-to-power ratio trend queries (seed 001 table 7 气电趋势图) over a year of history.
 
 For each database (SQLite file, and a PostgreSQL database created for the run and dropped after) this script builds
-a fleet with ``--stations`` built stations, writes ``--days`` of demo history (:mod:`datasources.history`: the
+a fleet with ``--stations`` built stations, writes ``--days`` of demo history (:mod:`datasources.sim.history`: the
 hourly and daily station rollups the trend queries read) and times:
 
-* ``province hour 1y`` — :func:`datasources.energy_store.ratio_trend` for the province with most stations, one year
+* ``province hour 1y`` — :func:`datasources.sql.energy_store.ratio_trend` for the province with most stations, one year
   at hourly granularity (8,760 buckets), alone and with the previous period and the year-ago period;
 * ``nation day 1y``    — the whole fleet, one year daily, alone and with both comparisons;
 * ``nation hour 7d``, ``nation month 1y``, ``rank nation 30d`` (:func:`rank_stations`),
@@ -23,7 +23,7 @@ Usage::
 
 Default ``--days 730`` so that the one-year ranges' previous and year-ago periods hold data too (a realistic cost).
 
-``--recorder N`` instead measures the recorder (:mod:`datasources.recorder`): N stations × ``--cycles`` poll
+``--recorder N`` instead measures the recorder (:mod:`datasources.workers.recorder`): N stations × ``--cycles`` poll
 cycles of realistic readings (3 compressors, dryer, flow meter, power meter, station I/O; about 2 KB of JSON each)
 are written to a private Redis stream, then one recorder process records them into each database; it prints
 entries/s (wall) and entries per CPU-second of the recorder process::
@@ -47,11 +47,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from datasources.db import make_engine, migrate  # noqa: E402
-from datasources.energy_store import degradation_flags, rank_stations, ratio_trend  # noqa: E402
-from datasources.fleet import generate_fleet  # noqa: E402
-from datasources.history import generate_history  # noqa: E402
-from datasources.repository import save_fleet  # noqa: E402
+from datasources.sql.db import make_engine, migrate  # noqa: E402
+from datasources.sql.energy_store import degradation_flags, rank_stations, ratio_trend  # noqa: E402
+from datasources.sim.fleet import generate_fleet  # noqa: E402
+from datasources.sim.history import generate_history  # noqa: E402
+from datasources.sql.repository import save_fleet  # noqa: E402
 from ops.energy import CST  # noqa: E402
 
 LIMITS = {"complex query (seed 001 §6 c)": 3.0, "statistics (seed 001 §6 d)": 8.0}
@@ -134,9 +134,9 @@ def recorder_bench(args) -> int:
 
     import redis  # noqa: PLC0415
 
-    from datasources.bus import READINGS_STREAM, DeviceReading, StationReading  # noqa: PLC0415
-    from datasources.recorder import Recorder, RecorderConfig  # noqa: PLC0415
-    from datasources.redis_server import EmbeddedRedis  # noqa: PLC0415
+    from datasources.bus.messages import READINGS_STREAM, DeviceReading, StationReading  # noqa: PLC0415
+    from datasources.workers.recorder import Recorder, RecorderConfig  # noqa: PLC0415
+    from datasources.bus.redis_server import EmbeddedRedis  # noqa: PLC0415
     from ops.station_state import summarise  # noqa: PLC0415
 
     n, cycles = args.recorder, args.cycles

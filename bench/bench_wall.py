@@ -1,6 +1,6 @@
 """Benchmark: the video wall ``/wall`` — page load (navigation → map ready) and JS heap over accelerated hours.
 
-A real web process (``dashboard.web.serve``) with a private Redis and a SQLite database (240 stations, two MJPEG
+A real web process (``dashboard.web.server.serve``) with a private Redis and a SQLite database (240 stations, two MJPEG
 cameras per built station); headless Chromium at 3840×2160 signs in with the wall token.
 
 1. Load: ``--loads`` fresh navigations of ``/wall?token=…``; time from the navigation's start
@@ -14,7 +14,7 @@ cameras per built station); headless Chromium at 3840×2160 signs in with the wa
    listeners) are sampled. Printed: start / end / max heap, growth, nodes and listeners at start and end.
 
 Alarms are written as the alarm engine writes them (:class:`AlarmFeed`: SQL, then ``cc:alarms``), so the wall's
-resync snapshot and its live feed agree; readings go through :func:`datasources.bus.write_cycle`.
+resync snapshot and its live feed agree; readings go through :func:`datasources.bus.messages.write_cycle`.
 
 Usage::
 
@@ -33,9 +33,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from datasources import alarm_store  # noqa: E402
-from datasources.bus import now_ms, write_cycle  # noqa: E402
-from datasources.db import make_engine  # noqa: E402
+from datasources.sql import alarm_store  # noqa: E402
+from datasources.bus.messages import now_ms, write_cycle  # noqa: E402
+from datasources.sql.db import make_engine  # noqa: E402
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, build_fleet, reading_for, start_web_stack  # noqa: E402
 from tests.ops_demo import seed_cameras  # noqa: E402
 
@@ -45,7 +45,7 @@ OPEN_MINOR = 150  # minor alarms open at a time (raised, then cleared + acknowle
 
 
 class AlarmFeed:
-    """Raises and clears alarms as the alarm engine does (:func:`datasources.alarm_store.apply_transitions` into SQL,
+    """Raises and clears alarms as the alarm engine does (:func:`datasources.sql.alarm_store.apply_transitions` into SQL,
     then ``PUBLISH cc:alarms``); operator steps (acknowledge, close) through :func:`alarm_store.operator_action`.
     So the wall's resync snapshot (SQL) and its live feed agree, as in production."""
 

@@ -6,7 +6,7 @@ shelve, close), statistics (报警统计) and the mute toggle.
   ``assets/cc_alarms.js``), which also flashes and beeps for new severity I / II alarms.
 * ``ccOps.alarmGo`` (clientside): a click on an alarm flies the map to its station and opens the site panel.
 * ``alarm_dialog`` / ``alarm_action`` (server): the dialog and its buttons. Every action goes through
-  ``ctx.ops`` (:class:`dashboard.operations.OpsService`): authorised and audited on the server, whatever the page
+  ``ctx.ops`` (:class:`dashboard.web.operations.OpsService`): authorised and audited on the server, whatever the page
   showed — a forged callback request by a leader is refused and audited.
 * ``stats`` (server): by severity, type, region and time, when the statistics tab is open.
 """

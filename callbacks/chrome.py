@@ -1,7 +1,7 @@
 """Header: language, clock, connection indicator (all clientside).
 
 The indicator is *live* only while the socket is connected **and** the server's ``feed`` heartbeat
-(:meth:`dashboard.bridge.LiveBridge.feed_status`) says data flows; *stale* (with the age of the newest reading) when the
+(:meth:`dashboard.live.bridge.LiveBridge.feed_status`) says data flows; *stale* (with the age of the newest reading) when the
 bus is down, the newest reading is older than ``stale_after_s`` or heartbeats stop; *reconnecting* without a socket.
 """
 from __future__ import annotations

@@ -9,7 +9,7 @@ layer          scopes                      source
 stations       all (:mod:`callbacks.map`)  hidden / shown by a class on ``<html>`` (live states keep flowing)
 cameras        city                        :func:`layers.cameras.data` → ``cameras.data``
 pipelines      city                        :func:`layers.pipelines.data` (live pressures) → ``pipelines.data``;
-                                           then ``pipe_states`` Socket.IO deltas (:mod:`dashboard.city_live`) →
+                                           then ``pipe_states`` Socket.IO deltas (:mod:`dashboard.live.city_live`) →
                                            ``pipelines.hideout`` (restyle in place)
 shops          city                        ``/api/layers/shops?scope&lang`` loaded by the browser (10,000 points)
 heat           nation, province, city      :func:`layers.enterprise_heat.surface` for the map's bounds padded by 10 %
@@ -35,7 +35,7 @@ from dash import ClientsideFunction, Input, Output, State, html, no_update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from datasources.city_models import Camera, Pipeline
+from datasources.sql.city_models import Camera, Pipeline
 from geo.heat import colorbar_css
 from i18n import t
 from layers import cameras as cameras_layer

@@ -20,8 +20,8 @@ from dash import ALL, ClientsideFunction, Input, Output, State, dcc, html, no_up
 
 from callbacks.alarms import ROMAN, _msg, error_text, hms, msg_div
 from i18n import t
-from datasources.control import setpoints, supported_commands
-from datasources.profiles import default_profiles
+from datasources.modbus.control import setpoints, supported_commands
+from datasources.modbus.profiles import default_profiles
 from layers.devices import device_label_suffix
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def _fmt(v, decimals: int | None) -> str:
 
 def control_rows(detail: dict, lang: str, can_control: bool) -> list:
     """One row per compressor with the command buttons its profile supports
-    (:func:`datasources.control.supported_commands`), then one row per set-point (writable holding register):
+    (:func:`datasources.modbus.control.supported_commands`), then one row per set-point (writable holding register):
     current value, an input in engineering units with the unit shown, and a 设定 button (confirmation dialog)."""
     sid = detail["station"]["id"]
     comps = [d for d in detail["devices"] if d["kind"] == "compressor"]
@@ -120,7 +120,7 @@ def control_rows(detail: dict, lang: str, can_control: bool) -> list:
 def _sp_meta(ctx, device_id: str, name: str) -> dict:
     """The set-point's profile entry (unit, label) for the dialog; empty dict if unknown."""
     try:
-        from datasources.control import load_target  # noqa: PLC0415
+        from datasources.modbus.control import load_target  # noqa: PLC0415
         target, _io = load_target(ctx.engine, device_id, kinds=None)
     except Exception:  # noqa: BLE001 — unknown device: the server refuses on confirm
         return {}

@@ -2,12 +2,12 @@
 granularity beside the previous period (环比) and the same period a year before (同比), its specific power, load
 ratio and energy spent unloaded, and the compressors' efficiency.
 
-The numbers are SQL queries of the rollups (:func:`datasources.energy_store.ratio_trend`,
-:func:`datasources.energy_store.compressor_kpis`), not live data, so a server callback answers them — only while
+The numbers are SQL queries of the rollups (:func:`datasources.sql.energy_store.ratio_trend`,
+:func:`datasources.sql.energy_store.compressor_kpis`), not live data, so a server callback answers them — only while
 the energy tab is showing. Tab switching is clientside.
 
 The figure's three traces carry ``meta`` ``"current"`` / ``"prev"`` / ``"yoy"``; the comparison traces are drawn on
-the current period's x positions (bucket by bucket, :func:`datasources.energy_store.comparison_starts`) with their
+the current period's x positions (bucket by bucket, :func:`datasources.sql.energy_store.comparison_starts`) with their
 own dates in ``customdata`` (hover).
 """
 from __future__ import annotations
@@ -20,10 +20,10 @@ from dash import ALL, Input, Output, State, ctx as dash_ctx, html, no_update
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard.layout_energy import (DEFAULT_GRANULARITY, DEFAULT_RANGE, GRANULARITIES, RANGES, base_layout,
+from dashboard.pages.energy import (DEFAULT_GRANULARITY, DEFAULT_RANGE, GRANULARITIES, RANGES, base_layout,
                                      empty_figure, energy_graph, granularity_options, range_options)
-from datasources.energy_models import DEVICE_TABLES
-from datasources.energy_store import compressor_kpis, ratio_trend
+from datasources.sql.energy_models import DEVICE_TABLES
+from datasources.sql.energy_store import compressor_kpis, ratio_trend
 from i18n import t
 from ops.energy import CST, bucket_start, load_ratio, next_bucket
 
@@ -60,7 +60,7 @@ def _span(a: datetime | None, b: datetime | None, granularity: str) -> str:
 
 
 def trend_figure(trend, lang: str) -> dict:
-    """Plotly figure (dict) of a :class:`datasources.energy_store.Trend`: this period (area), previous period
+    """Plotly figure (dict) of a :class:`datasources.sql.energy_store.Trend`: this period (area), previous period
     (dashed), year before (dotted); values are the SQL Σair/Σenergy ratios, unrounded."""
     g = trend.granularity
     xs = [_x(p.start) for p in trend.points]

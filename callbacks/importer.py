@@ -1,9 +1,9 @@
 """Data import dialog: upload a CSV / XLSX / GeoJSON file for a layer with its coordinate system declared; the file
-is validated row by row and written all or nothing (:func:`datasources.importers.import_file`); the dialog shows the
+is validated row by row and written all or nothing (:func:`datasources.ingest.importers.import_file`); the dialog shows the
 summary and every rejected row (row number as the user sees it, field, problem).
 
 :func:`run_import` is the one code path of an import — the dialog here and ``POST /api/import/<layer>``
-(:mod:`dashboard.api_city`) both call it with the logged-in user's name and role — and refreshes what an import
+(:mod:`dashboard.web.api_city`) both call it with the logged-in user's name and role — and refreshes what an import
 changes (the enterprise heat arrays, the region figures, the station index).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from dash import Input, Output, State, html, no_update
 
-from datasources.importers import ALLOWED_ROLES, LAYERS, ImportReport, import_file
+from datasources.ingest.importers import ALLOWED_ROLES, LAYERS, ImportReport, import_file
 from i18n import t
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,9 @@ def current_user() -> tuple[str, str] | None:
 
 
 def may_import() -> bool:
-    """True when the session's user may import data (role in :data:`datasources.importers.ALLOWED_ROLES`, the
+    """True when the session's user may import data (role in :data:`datasources.ingest.importers.ALLOWED_ROLES`, the
     permission ``data.import``). The page shows the import button only then; the import itself is refused on the
-    server for other roles whatever the page showed (:func:`datasources.importers.import_file`, audited)."""
+    server for other roles whatever the page showed (:func:`datasources.ingest.importers.import_file`, audited)."""
     user = current_user()
     return user is not None and user[1] in ALLOWED_ROLES
 
@@ -49,7 +49,7 @@ def run_import(engine, layer: str, data: bytes, *, filename: str, actor: str, ro
     """Import one file (all or nothing) and refresh the caches it invalidates.
 
     Args:
-        layer: one of :data:`datasources.importers.LAYERS`.
+        layer: one of :data:`datasources.ingest.importers.LAYERS`.
         data: the file's bytes. filename: its name (the format comes from the extension).
         actor, role: the logged-in user (audited; ``role`` must be allowed — else :class:`PermissionError`).
         crs: the file's coordinate system (``WGS84`` | ``GCJ02`` | ``BD09``).

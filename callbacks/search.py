@@ -1,5 +1,5 @@
 """Place search in the header: regions, stations, shops and enterprises by name (Chinese, English / pinyin) or id
-(:func:`datasources.search.search`, within the current province or city when one is open… and the whole country at
+(:func:`datasources.sql.search.search`, within the current province or city when one is open… and the whole country at
 the national view). Picking a hit (click, or Enter for the first) drills to the hit's scope and flies the map to it:
 a province or city → its view; a station → its city, zoom 15, site panel open; a shop → its city, zoom 18, shop card
 open; an enterprise → its city at its operating address, zoom 17.
@@ -15,7 +15,7 @@ import logging
 from dash import ALL, ClientsideFunction, Input, Output, State, html, no_update
 from sqlalchemy.exc import SQLAlchemyError
 
-from datasources.search import search
+from datasources.sql.search import search
 from i18n import t
 from layers import display
 from layers import regions as regions_layer

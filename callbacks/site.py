@@ -2,7 +2,7 @@
 with its values; values update clientside from ``station_values`` events. Closing leaves the room.
 
 The site record (站点档案, issue 9 item 4; the wing beside the drawer, ``site-record-body``) is rendered on the
-server by ``site_record`` from :func:`datasources.site_queries.site_record`: partner (合作方), idle-room revenue
+server by ``site_record`` from :func:`datasources.sql.site_queries.site_record`: partner (合作方), idle-room revenue
 (空闲站房收益) or construction milestones (建设节点), alarm history (故障历史, last 30 days, 20 rows, counts by
 severity) and work orders (open + recent, flow step, assignee, SLA due / overdue). It is re-rendered when the
 station opens, the language changes, an ``alarm`` / ``workorder`` event of *this* station arrives on the socket (the
@@ -16,8 +16,8 @@ import redis
 from dash import ClientsideFunction, Input, Output, State, html, no_update
 
 from callbacks.alarms import _msg, dhm
-from datasources import site_queries
-from datasources.bus import now_ms
+from datasources.sql import site_queries
+from datasources.bus.messages import now_ms
 from i18n import t, value_label
 from layers import stations as stations_layer
 from layers.base import ScopeError
@@ -119,7 +119,7 @@ def partner_block(partner: dict, lang: str) -> html.Section:
 
 
 def revenue_block(rev: dict | None, lang: str) -> html.Section:
-    """空闲站房收益 (:func:`datasources.site_queries.idle_revenue`): three figures to date, then the lease terms."""
+    """空闲站房收益 (:func:`datasources.sql.site_queries.idle_revenue`): three figures to date, then the lease terms."""
     if rev is None:
         return _section("site.revenue", lang, [], [html.Div(t("site.rev_none", lang), className="cc-srec-none")],
                         "cc-srec-rev")
@@ -259,7 +259,7 @@ def order_block(orders: dict, days: int, lang: str) -> html.Section:
 
 
 def record_children(rec: dict, lang: str) -> list:
-    """The record's sections for one :func:`datasources.site_queries.site_record` dict."""
+    """The record's sections for one :func:`datasources.sql.site_queries.site_record` dict."""
     days = rec.get("days", RECORD_DAYS)
     out = [partner_block(rec["partner"], lang)]
     if rec["lifecycle"] == "idle":

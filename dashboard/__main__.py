@@ -1,6 +1,6 @@
-"""``python -m dashboard <command>`` — see :mod:`dashboard.cli`."""
+"""``python -m dashboard <command>`` — see :mod:`dashboard.cli.main`."""
 import sys
 
-from dashboard.cli import main
+from dashboard.cli.main import main
 
 sys.exit(main())

@@ -18,7 +18,7 @@ CC_STREAM_MAXLEN  approximate bound of the ``cc:readings`` stream, entries      
 CC_SIMULATOR      1: ``run`` starts the simulator and seeds the demo fleet; 0: a    1
                   real-sites-only deployment (no simulator, no demo pipe sensors,
                   no demo fleet; the city demo layers may still be seeded)
-CC_PROFILES_DIR   folder of device profile files (``datasources.profiles``)       packaged profiles
+CC_PROFILES_DIR   folder of device profile files (``datasources.modbus.profiles``)       packaged profiles
 ================  ==============================================================  =========================
 """
 from __future__ import annotations

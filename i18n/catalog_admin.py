@@ -1,5 +1,5 @@
-"""UI strings of the admin pages: the registry ``/admin/devices`` (:mod:`dashboard.admin`) and users, duty roster,
-audit log ``/admin/users|roster|audit`` (:mod:`dashboard.admin_users`).
+"""UI strings of the admin pages: the registry ``/admin/devices`` (:mod:`dashboard.admin.devices`) and users, duty roster,
+audit log ``/admin/users|roster|audit`` (:mod:`dashboard.admin.users`).
 
 Merged into :data:`i18n.CATALOG` by :func:`i18n._merge_catalogs`. Keys: ``admin.*``; both languages have the same
 keys (checked in tests/test_registry.py).
@@ -87,7 +87,7 @@ ZH: dict[str, str] = {
     "admin.dk.power_meter": "电能表",
     "admin.dk.station_io": "站房 I/O",
     "admin.dk.pipe_sensor": "管网传感器",
-    # users, duty roster, audit log (dashboard/admin_users.py)
+    # users, duty roster, audit log (dashboard/admin/users.py)
     "admin.console": "系统管理",
     "admin.nav.devices": "站点与设备",
     "admin.nav.users": "用户管理",
@@ -298,7 +298,7 @@ EN: dict[str, str] = {
     "admin.dk.power_meter": "Power meter",
     "admin.dk.station_io": "Station I/O",
     "admin.dk.pipe_sensor": "Pipe sensor",
-    # users, duty roster, audit log (dashboard/admin_users.py)
+    # users, duty roster, audit log (dashboard/admin/users.py)
     "admin.console": "Administration",
     "admin.nav.devices": "Stations & devices",
     "admin.nav.users": "Users",

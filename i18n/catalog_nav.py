@@ -1,4 +1,4 @@
-"""Header links to the other pages (``nav.*``): :data:`dashboard.layout_alarms.NAV_LINKS`."""
+"""Header links to the other pages (``nav.*``): :data:`dashboard.pages.alarms.NAV_LINKS`."""
 from __future__ import annotations
 
 CATALOG: dict[str, dict[str, str]] = {

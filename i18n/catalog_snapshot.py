@@ -1,4 +1,4 @@
-"""UI strings of the leaders' weekly snapshot (周报, ``dashboard/snapshot.py``): the HTML/PDF report and the
+"""UI strings of the leaders' weekly snapshot (周报, ``dashboard/pages/snapshot.py``): the HTML/PDF report and the
 ``/snapshots`` list. Merged into :data:`i18n.CATALOG` automatically (``i18n/catalog_<feature>.py``); both
 languages have the same keys."""
 from __future__ import annotations

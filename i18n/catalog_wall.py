@@ -1,4 +1,4 @@
-"""Strings of the video-wall page ``/wall`` (:mod:`dashboard.wall`, ``assets/cc_wall.js``): keys ``wall.*``.
+"""Strings of the video-wall page ``/wall`` (:mod:`dashboard.pages.wall`, ``assets/cc_wall.js``): keys ``wall.*``.
 
 Chinese is the default; ``/wall?lang=en`` renders English. Placeholders (``{n}``, ``{s}``) are filled by
 ``str.format`` on the server and by the same ``{name}`` syntax in the page script.

@@ -5,7 +5,7 @@
 tooltip`` and drawing hints ``_color``, ``_r`` (px). Only the scope's own cameras: ``city:<adcode>`` → the city's
 cameras, ``station:<id>`` → that station's; ``nation`` / ``province`` → none (cameras are a city-level layer).
 
-Playing: ``stream_url`` (``/cameras/<id>/stream.mjpg``, :func:`datasources.cameras.cameras_blueprint`) in an
+Playing: ``stream_url`` (``/cameras/<id>/stream.mjpg``, :func:`datasources.sim.cameras.cameras_blueprint`) in an
 ``<img>``; ``hls`` cameras need a video player. Drawing: ``dashExtensions.cc.cityPoint`` (a circle marker from
 ``_color`` / ``_r``; the tooltip is bound from ``properties.tooltip`` by dash-leaflet).
 """
@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from datasources.city_models import Camera
+from datasources.sql.city_models import Camera
 from i18n import t
 from layers.base import LayerContext, LegendItem, Scope, feature_collection
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from datasources.profiles import default_profiles
+from datasources.modbus.profiles import default_profiles
 
 #: decimals by unit (profile ``unit``); values without a unit: integers unless listed in ``_DECIMALS_BY_NAME``
 _DECIMALS_BY_UNIT = {"MPa": 3, "°C": 1, "m³/min": 2, "kW": 1, "kWh": 0, "m³": 0, "h": 1, "%": 1, "V": 1, "A": 1,

@@ -32,7 +32,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from datasources.city_models import Building, Enterprise, Park
+from datasources.sql.city_models import Building, Enterprise, Park
 from i18n import t
 from layers.base import LayerContext, LegendItem, Scope, feature_collection
 

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from datasources.bus import SUMMARY_HASH, STATION_STATES
-from datasources.fleet_spec import StationSpec
+from datasources.bus.messages import SUMMARY_HASH, STATION_STATES
+from datasources.sql.fleet_spec import StationSpec
 from layers.base import Scope
 from ops.station_state import air_to_power_ratio_m3_per_kwh, fold_open_alarm
 
@@ -91,7 +91,7 @@ def load_index(engine, *, province_adcode: str | None = None, city_adcode: str |
     """
     from sqlalchemy import func, select  # noqa: PLC0415
 
-    from datasources.models import Device, Station  # noqa: PLC0415
+    from datasources.sql.models import Device, Station  # noqa: PLC0415
 
     comp = (select(Device.station_id, func.count().label("n")).where(Device.kind == "compressor")
             .group_by(Device.station_id).subquery())
@@ -164,8 +164,8 @@ def effective_state(info: StationInfo | None, summary: Mapping | None, now_ms: i
 
 def read_alarm_severities(engine, station_ids: Iterable[str] | None = None) -> dict[str, int]:
     """``{station_id: worst severity (1 = I critical … 4 = IV minor)}`` of the stations with an active alarm;
-    see :func:`datasources.alarm_engine.active_severities` (SQL, the source of truth)."""
-    from datasources.alarm_engine import active_severities  # noqa: PLC0415
+    see :func:`datasources.workers.alarm_engine.active_severities` (SQL, the source of truth)."""
+    from datasources.workers.alarm_engine import active_severities  # noqa: PLC0415
 
     return active_severities(engine, station_ids)
 

@@ -8,9 +8,9 @@ sensor_device_id, pressure_mpa (live, MPa, or null), ts_ms, ratio (pressure / no
 enterprise_id, length_m, city_adcode, tooltip`` and drawing hints ``_color``, ``_weight``.
 
 Live pressure: the ``pressure_mpa`` value (the name the station flow meter uses for its header pressure) of the
-hash ``cc:latest:<sensor_device_id>`` (:func:`datasources.bus.parse_latest`). A compressed-air line's sensor is its
+hash ``cc:latest:<sensor_device_id>`` (:func:`datasources.bus.messages.parse_latest`). A compressed-air line's sensor is its
 station's flow meter ``<station>-FM``; underground sensors are ``PS-<city>-<n>``
-(:func:`datasources.demo_city.publish_pipe_sensors` simulates them).
+(:func:`datasources.sim.demo_city.publish_pipe_sensors` simulates them).
 
 ``status``: ``low`` — the alarm highlight: the segment's sensor has an active alarm of the alarm engine (the only
 judge: rule ``pipe_pressure_low`` on the sensor, whose threshold is the pipe's ``low_pressure_mpa``, default
@@ -33,7 +33,7 @@ from typing import Any, Mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from datasources.city_models import Pipeline
+from datasources.sql.city_models import Pipeline
 from i18n import t
 from layers.base import LayerContext, LegendItem, Scope, feature_collection
 
@@ -93,7 +93,7 @@ def live_pressures(redis_client, sensor_ids: list[str], stale_after_s: float,
     ``None`` pressure: no hash, device offline, value missing or older than ``stale_after_s``. A Redis error gives
     ``None`` for every sensor (logged) — the map then shows "no live data" rather than failing.
     """
-    from datasources.bus import latest_key, now_ms as _now_ms, parse_latest  # noqa: PLC0415
+    from datasources.bus.messages import latest_key, now_ms as _now_ms, parse_latest  # noqa: PLC0415
 
     out: dict[str, tuple[float | None, int | None]] = {s: (None, None) for s in sensor_ids}
     if not sensor_ids or redis_client is None:
@@ -130,8 +130,8 @@ def alarmed_sensors(engine, sensor_ids) -> dict[str, bool] | None:
     from sqlalchemy import or_  # noqa: PLC0415
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
 
-    from datasources.alarm_models import Alarm  # noqa: PLC0415
-    from datasources.models import Device  # noqa: PLC0415
+    from datasources.sql.alarm_models import Alarm  # noqa: PLC0415
+    from datasources.sql.models import Device  # noqa: PLC0415
 
     ids = sorted(set(sensor_ids))
     if not ids:

@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlalchemy import distinct, func, select
 
-from datasources.city_models import Partner, ServicePerson
-from datasources.fleet_spec import LIFECYCLES
-from datasources.models import Station
+from datasources.sql.city_models import Partner, ServicePerson
+from datasources.sql.fleet_spec import LIFECYCLES
+from datasources.sql.models import Station
 from layers.base import Scope
 
 TTL_S = 10.0

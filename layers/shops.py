@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from datasources.city_models import SHOP_CATEGORIES, SHOP_RATINGS, Shop, ShopInspection
+from datasources.sql.city_models import SHOP_CATEGORIES, SHOP_RATINGS, Shop, ShopInspection
 from i18n import t
 from layers.base import LayerContext, LegendItem, Scope, feature_collection
 
@@ -38,7 +38,7 @@ HISTORY_ROWS = 10
 
 
 def category_label(category: str, lang: str) -> str:
-    """Display name of a shop category key (:data:`datasources.city_models.SHOP_CATEGORIES`)."""
+    """Display name of a shop category key (:data:`datasources.sql.city_models.SHOP_CATEGORIES`)."""
     entry = SHOP_CATEGORIES.get(category)
     if entry is None:
         return category

@@ -17,8 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import dash_leaflet as dl
 
-from datasources.bus import latest_key, now_ms, parse_latest
-from datasources.repository import load_station
+from datasources.bus.messages import latest_key, now_ms, parse_latest
+from datasources.sql.repository import load_station
 from i18n import t
 from layers.base import LayerContext, LegendItem, Scope, feature_collection
 from layers.devices import DEVICE_ORDER

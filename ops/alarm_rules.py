@@ -84,7 +84,7 @@ SKILLS = ("compressor", "dryer", "electrical", "pipeline", "security")
 SKILL_BY_DEVICE_KIND = {"compressor": "compressor", "dryer": "dryer", "flow_meter": "pipeline",
                         "power_meter": "electrical", "station_io": "security",
                         "pipe_sensor": "pipeline"}
-#: station summary fields a station-scope threshold/rate rule may use (datasources.bus.StationSummary)
+#: station summary fields a station-scope threshold/rate rule may use (datasources.bus.messages.StationSummary)
 SUMMARY_FIELDS = ("flow_m3_min", "power_kw", "discharge_pressure_mpa", "devices_online", "compressors_loaded")
 
 INACTIVE, PENDING, ACTIVE, CLEARING = "inactive", "pending", "active", "clearing"
@@ -526,7 +526,7 @@ class Evaluator:
     """Evaluates a :class:`RuleSet` against station readings; keeps one :class:`ConditionState` per
     (rule id, source). Pure and single-threaded; the alarm engine owns one instance.
 
-    A reading is any object shaped like :class:`datasources.bus.StationReading` (``station_id``, ``ts_ms``,
+    A reading is any object shaped like :class:`datasources.bus.messages.StationReading` (``station_id``, ``ts_ms``,
     ``devices`` with ``device_id, kind, online, values``, ``summary`` with ``state, compressors_loaded,
     flow_m3_min, power_kw, discharge_pressure_mpa``).
     """

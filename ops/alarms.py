@@ -13,7 +13,7 @@ the usual alarm-management model (ISA-18.2 / IEC 62682 style) with the names of 
 * ``shelve`` suppresses annunciation until ``until_ms`` (at most :data:`MAX_SHELVE_MS`); it does not change the
   state, and it ends by itself (no event needed) or with ``unshelve``.
 
-Everything here is a pure function of its arguments; persistence is :mod:`datasources.alarm_store`.
+Everything here is a pure function of its arguments; persistence is :mod:`datasources.sql.alarm_store`.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 COMMANDS = ("start", "stop", "load", "unload")
-#: command → coil writes (profile value name, value) of datasources/profiles/compressor_*.yaml
+#: command → coil writes (profile value name, value) of datasources/modbus/profiles/compressor_*.yaml
 COIL_WRITES = {"start": (("run_command", 1),), "stop": (("run_command", 0),),
                "load": (("load_enable", 1),), "unload": (("load_enable", 0),)}
 CONTROL_ROLES = ("duty_officer",)

@@ -14,7 +14,7 @@ Definitions (DESIGN.md "Domain words"; seed 001 table 7 气电趋势图):
 * **unloaded energy** (卸载能耗): energy spent running unloaded, delivering no air = unloaded seconds × unloaded
   power.
 
-Counters (device profiles in ``datasources/profiles``): a compressor's ``energy_kwh`` is a uint32 register × 0.1
+Counters (device profiles in ``datasources/modbus/profiles``): a compressor's ``energy_kwh`` is a uint32 register × 0.1
 (wraps after 429,496,729.5 kWh, modulus 2³²·0.1 = 429,496,729.6), ``air_volume_m3`` and a flow meter's
 ``total_m3`` are uint32 (modulus 2³² m³), a power meter's ``energy_kwh`` is uint32 × 0.1. See :func:`counter_delta`
 for rollover, reset and gap handling.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from datasources.bus import DeviceReading, StationSummary
+from datasources.bus.messages import DeviceReading, StationSummary
 
 RUN_STOP, RUN_UNLOAD, RUN_LOAD, RUN_FAULT = 0, 1, 2, 3
 ALARM_INPUTS = ("fire", "flood", "intrusion")

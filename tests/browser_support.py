@@ -39,12 +39,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from dashboard.auth import seed_demo_users
-from datasources.bus import DeviceReading, StationReading, now_ms, write_cycle
-from datasources.db import make_engine, migrate
-from datasources.fleet_spec import DeviceSpec, StationSpec
-from datasources.redis_server import EmbeddedRedis, free_port
-from datasources.repository import save_fleet
+from dashboard.auth.core import seed_demo_users
+from datasources.bus.messages import DeviceReading, StationReading, now_ms, write_cycle
+from datasources.sql.db import make_engine, migrate
+from datasources.sql.fleet_spec import DeviceSpec, StationSpec
+from datasources.bus.redis_server import EmbeddedRedis, free_port
+from datasources.sql.repository import save_fleet
 from ops.station_state import summarise
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -220,7 +220,7 @@ class WebStack:
         return next(s for s in self.fleet if s.station_id == station_id)
 
     def publish(self, readings) -> int:
-        """Write poll-cycle results through the real bus (:func:`datasources.bus.write_cycle`)."""
+        """Write poll-cycle results through the real bus (:func:`datasources.bus.messages.write_cycle`)."""
         client = self.redis
         try:
             return write_cycle(client, list(readings))
@@ -293,7 +293,7 @@ def wait_for_health(url: str, timeout_s: float = 30.0, proc: subprocess.Popen | 
 
 
 def _spawn_web(env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    code = "import logging; logging.basicConfig(level=logging.INFO); from dashboard.web import serve; serve()"
+    code = "import logging; logging.basicConfig(level=logging.INFO); from dashboard.web.server import serve; serve()"
     with open(log_path, "ab") as log_file:
         return subprocess.Popen([PYTHON, "-c", code], cwd=ROOT, env={**os.environ, **env}, stdout=log_file,
                                 stderr=subprocess.STDOUT)
@@ -302,7 +302,7 @@ def _spawn_web(env: dict[str, str], log_path: Path) -> subprocess.Popen:
 def start_web_stack(fleet: list[StationSpec], workdir: Path, *, redis_url: str | None = None,
                     extra_env: dict[str, str] | None = None, port: int | None = None) -> WebStack:
     """Migrate a SQLite database under ``workdir``, save ``fleet``, start a private Redis (unless ``redis_url``)
-    and the web process (``dashboard.web.serve``) on a free port; wait for ``/api/health``."""
+    and the web process (``dashboard.web.server.serve``) on a free port; wait for ``/api/health``."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{workdir / 'cc.db'}"
@@ -424,7 +424,7 @@ def cc_browser():
     _stop_chromium()
 
 
-#: the demo logins of :data:`dashboard.auth.DEMO_USERS` (README "Demo users")
+#: the demo logins of :data:`dashboard.auth.core.DEMO_USERS` (README "Demo users")
 DEMO_PASSWORDS = {"leader": "Leader#2026", "duty": "Duty#2026", "engineer": "Field#2026", "admin": "Admin#2026"}
 
 

@@ -6,7 +6,7 @@ Usage::
 
     .venv/bin/python -m tests.city_screenshots [--stations 600] [--enterprises 200000] [--out screenshots]
 
-Starts its own stack (temporary SQLite database with :func:`datasources.fleet.generate_fleet` stations and the city
+Starts its own stack (temporary SQLite database with :func:`datasources.sim.fleet.generate_fleet` stations and the city
 layers' demo data, private Redis, the real web process), feeds live readings and pipe sensors, and writes
 ``<out>/drill_<view>_<w>x<h>.png``.
 """
@@ -20,11 +20,11 @@ import time
 from datetime import date
 from pathlib import Path
 
-from datasources.bus import write_cycle
-from datasources.db import make_engine, migrate
-from datasources.demo_city import publish_pipe_sensors, seed_city_layers
-from datasources.fleet import generate_fleet
-from datasources.repository import save_fleet
+from datasources.bus.messages import write_cycle
+from datasources.sql.db import make_engine, migrate
+from datasources.sim.demo_city import publish_pipe_sensors, seed_city_layers
+from datasources.sim.fleet import generate_fleet
+from datasources.sql.repository import save_fleet
 from tests.browser_support import ROOT, COUNT_JS, _shared_chromium, new_page, reading_for, start_web_stack
 
 SIZES = ((1920, 1080), (3840, 2160))

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from datasources.bus import now_ms
-from datasources.db import make_engine, migrate
-from datasources.demo_city import publish_pipe_sensors, seed_city_layers
-from datasources.repository import save_fleet
+from datasources.bus.messages import now_ms
+from datasources.sql.db import make_engine, migrate
+from datasources.sim.demo_city import publish_pipe_sensors, seed_city_layers
+from datasources.sql.repository import save_fleet
 from tests.browser_support import build_fleet, reading_for, start_web_stack
 
 N_STATIONS = 48

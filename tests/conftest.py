@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from datasources.redis_server import EmbeddedRedis
+from datasources.bus.redis_server import EmbeddedRedis
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""HTTP clients of the tests that behave like the product's pages towards CSRF (dashboard/csrf.py).
+"""HTTP clients of the tests that behave like the product's pages towards CSRF (dashboard/auth/csrf.py).
 
 A browser page receives the session's token in the ``_csrf_token`` cookie and sends it back as ``X-CSRFToken`` on
 every state-changing request (Dash's renderer and the project's scripts do). :class:`CsrfClient` does the same for
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask.testing import FlaskClient
 
-from dashboard.csrf import COOKIE, HEADER
+from dashboard.auth.csrf import COOKIE, HEADER
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

@@ -1,6 +1,6 @@
-"""Modbus TCP servers for tests and benchmarks (no dependency on ``datasources.simulator``).
+"""Modbus TCP servers for tests and benchmarks (no dependency on ``datasources.sim.simulator``).
 
-* :func:`sim_device` turns a :class:`~datasources.profiles.DeviceProfile` plus engineering values (or raw words) into a
+* :func:`sim_device` turns a :class:`~datasources.modbus.profiles.DeviceProfile` plus engineering values (or raw words) into a
   pymodbus 3.16 :class:`~pymodbus.simulator.SimDevice` with the four register types kept apart (non-shared blocks), so a
   profile's ``coil 0`` and ``holding 0`` are different cells, as on a real controller. Addresses the profile does not
   declare answer ``ILLEGAL_ADDRESS`` (exception code 2).
@@ -17,8 +17,8 @@ from typing import Callable
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from datasources.modbus_codec import encode
-from datasources.profiles import DeviceProfile
+from datasources.modbus.codec import encode
+from datasources.modbus.profiles import DeviceProfile
 
 #: a cell far from any profile address, used when a register type would otherwise be empty (pymodbus needs one)
 _PLACEHOLDER_ADDRESS = 60000

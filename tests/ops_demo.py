@@ -1,5 +1,5 @@
 """A running operations stack for browser tests, the latency benchmark, screenshots and a manual demo: the web
-process (``dashboard.web.serve``, subprocess) plus the live simulated fleet with poller and alarm engine
+process (``dashboard.web.server.serve``, subprocess) plus the live simulated fleet with poller and alarm engine
 (:class:`tests.ops_support.LiveFleet`, threads of this process), sharing one private Redis and one SQLite file;
 the stations' cameras are seeded so the video panel has streams.
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from datasources.city_models import Camera
-from datasources.db import make_engine
+from datasources.sql.city_models import Camera
+from datasources.sql.db import make_engine
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ROOT, WebStack, build_fleet, new_page, start_web_stack
 from tests.http_support import context_post
 from tests.ops_support import LiveFleet, single_port_fleet, wait_for

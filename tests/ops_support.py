@@ -1,6 +1,6 @@
 """A live simulated fleet for the operations tests and the alarm-latency benchmark: the Modbus simulator
-(:class:`datasources.simulator.FleetSimulator`, real pymodbus TCP servers), the poller (:class:`datasources.poller
-.Poller`, real Modbus reads → real Redis) and the alarm engine (:class:`datasources.alarm_engine.AlarmEngine`, real
+(:class:`datasources.sim.simulator.FleetSimulator`, real pymodbus TCP servers), the poller (:class:`datasources.modbus.poller
+.Poller`, real Modbus reads → real Redis) and the alarm engine (:class:`datasources.workers.alarm_engine.AlarmEngine`, real
 stream consumer → real SQL), all in background threads of the calling process.
 
 Usage::
@@ -20,14 +20,14 @@ from typing import Any, Callable
 
 import redis
 
-from datasources.alarm_engine import AlarmEngine
-from datasources.bus import latest_key, parse_latest
-from datasources.db import make_engine
-from datasources.fleet_spec import StationSpec
-from datasources.poller import Poller
-from datasources.profiles import default_profiles
-from datasources.redis_server import free_port
-from datasources.simulator import FleetSimulator
+from datasources.workers.alarm_engine import AlarmEngine
+from datasources.bus.messages import latest_key, parse_latest
+from datasources.sql.db import make_engine
+from datasources.sql.fleet_spec import StationSpec
+from datasources.modbus.poller import Poller
+from datasources.modbus.profiles import default_profiles
+from datasources.bus.redis_server import free_port
+from datasources.sim.simulator import FleetSimulator
 
 
 def single_port_fleet(stations: list[StationSpec], port: int | None = None, host: str = "127.0.0.1",

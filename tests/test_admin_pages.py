@@ -1,5 +1,5 @@
-"""The admin pages ``/admin/users``, ``/admin/roster``, ``/admin/audit`` (:mod:`dashboard.admin_users`) on the real app
-(``dashboard.app.create_app``, SQLite, private Redis) through Flask's test client: role refusals (403, audited),
+"""The admin pages ``/admin/users``, ``/admin/roster``, ``/admin/audit`` (:mod:`dashboard.admin.users`) on the real app
+(``dashboard.web.app.create_app``, SQLite, private Redis) through Flask's test client: role refusals (403, audited),
 user changes that change what signing in does, the roster link that gives a field engineer their orders, audit
 filters, paging, the CSV export and the audit of reading the audit log. The import button of the main page:
 rendered for roles with ``data.import`` only, and the import refused on the server for the others."""
@@ -16,13 +16,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dashboard import admin_users
-from dashboard.auth import get_user, seed_demo_users, write_audit
-from datasources import workorders as wo
-from datasources.db import make_engine, migrate
-from datasources.fleet import generate_fleet
-from datasources.models import AuditEntry
-from datasources.repository import save_fleet
+from dashboard.admin import users as admin_users
+from dashboard.auth.core import get_user, seed_demo_users, write_audit
+from datasources.sql import workorders as wo
+from datasources.sql.db import make_engine, migrate
+from datasources.sim.fleet import generate_fleet
+from datasources.sql.models import AuditEntry
+from datasources.sql.repository import save_fleet
 from datasources.settings import Settings
 from i18n.catalog_admin import EN, ZH
 
@@ -32,7 +32,7 @@ PASSWORDS = {"leader": "Leader#2026", "duty": "Duty#2026", "engineer": "Field#20
 
 @pytest.fixture
 def web(tmp_path, redis_url):
-    from dashboard.app import create_app
+    from dashboard.web.app import create_app
 
     url = f"sqlite:///{tmp_path / 'admin.db'}"
     migrate(url)
@@ -82,7 +82,7 @@ def test_catalog_has_both_languages_and_pages_switch():
 def test_every_literal_key_of_the_pages_exists():
     from i18n import has
 
-    src = (ROOT / "dashboard/admin_users.py").read_text()
+    src = (ROOT / "dashboard/admin/users.py").read_text()
     used = {k for k in re.findall(r"""\b(?:t|tr)\(\s*["']([a-z_]+\.[a-z0-9_.]+)["']""", src) if not k.endswith(".")}
     assert len(used) > 60
     assert not sorted(k for k in used if not has(k))
@@ -279,7 +279,7 @@ def test_other_user_errors(web):
 
 # ---------------------------------------------------------------------------------------------- roster ↔ login
 def _station_id(eng) -> str:
-    from datasources.models import Station
+    from datasources.sql.models import Station
 
     with Session(eng) as s:
         return s.scalars(select(Station.station_id).order_by(Station.station_id)).first()

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from datasources import alarm_store
-from datasources.alarm_engine import AlarmEngine, group_name, in_shard
-from datasources.alarm_models import Alarm
-from datasources.bus import ALARMS_CHANNEL, READINGS_STREAM, DeviceReading, StationReading, StationSummary, write_cycle
-from datasources.db import make_engine, migrate
+from datasources.sql import alarm_store
+from datasources.workers.alarm_engine import AlarmEngine, group_name, in_shard
+from datasources.sql.alarm_models import Alarm
+from datasources.bus.messages import ALARMS_CHANNEL, READINGS_STREAM, DeviceReading, StationReading, StationSummary, write_cycle
+from datasources.sql.db import make_engine, migrate
 from ops.alarm_rules import load_rules
 
 T0 = 1_763_700_000_000
@@ -260,7 +260,7 @@ def test_shards_split_stations_not_messages():
 
 
 def test_run_alarm_engine_entry_point(tmp_path, database_url, redis_client, redis_url, listener):
-    from datasources.alarm_engine import run_alarm_engine
+    from datasources.workers.alarm_engine import run_alarm_engine
     from datasources.settings import Settings
 
     settings = Settings(data_dir=tmp_path, redis_url=redis_url, database_url=database_url)

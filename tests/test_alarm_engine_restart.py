@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import redis
 
-from datasources.alarm_engine import AlarmEngine
-from datasources.bus import READINGS_STREAM, write_cycle
-from datasources.redis_server import EmbeddedRedis
+from datasources.workers.alarm_engine import AlarmEngine
+from datasources.bus.messages import READINGS_STREAM, write_cycle
+from datasources.bus.redis_server import EmbeddedRedis
 from ops.alarm_rules import load_rules
 from tests.test_alarm_engine import Running, alarms_of, db, station_reading, wait_for  # noqa: F401  (fixture)
 

@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from datasources.bus import DeviceReading, StationReading, StationSummary
+from datasources.bus.messages import DeviceReading, StationReading, StationSummary
 from ops.alarm_rules import (ACTIVE, CLEAR, CLEARING, INACTIVE, PENDING, RAISE, Evaluator, RuleFileError, load_rules,
                              parse_rules, with_overrides)
 from ops.alarms import (ACKNOWLEDGED, CLEARED, CLEARED_UNACKNOWLEDGED, CLOSED, MAX_SHELVE_MS, AlarmStatus,

@@ -7,16 +7,16 @@ from flask_socketio import SocketIO
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from dashboard import auth
-from dashboard.auth import (AccountLocked, Forbidden, LoginFailed, PasswordPolicyError, audited, authenticate,
+from dashboard.auth import core as auth
+from dashboard.auth.core import (AccountLocked, Forbidden, LoginFailed, PasswordPolicyError, audited, authenticate,
                             authorize, can, check_password_policy, control_decision, create_user, hash_password,
                             init_auth, read_audit, require_role, seed_demo_users, set_password, socketio_guard,
                             verify_password)
-from datasources import alarm_store, workorders as wo
-from datasources.bus import DeviceReading, StationReading, StationSummary
-from datasources.db import make_engine, migrate
-from datasources.fleet_spec import StationSpec
-from datasources.repository import save_fleet
+from datasources.sql import alarm_store, workorders as wo
+from datasources.bus.messages import DeviceReading, StationReading, StationSummary
+from datasources.sql.db import make_engine, migrate
+from datasources.sql.fleet_spec import StationSpec
+from datasources.sql.repository import save_fleet
 from ops.alarm_rules import Evaluator, load_rules
 from ops.control_policy import decide_command
 

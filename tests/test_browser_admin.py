@@ -1,4 +1,4 @@
-"""The admin pages in Chromium on the real web process (:mod:`dashboard.admin_users`): an administrator creates a
+"""The admin pages in Chromium on the real web process (:mod:`dashboard.admin.users`): an administrator creates a
 login with the form and that person signs in on the sign-in page; the audit log filter; the duty roster; the main
 page's import button is there for a duty officer and absent for a leader. Screenshots (1920×1080) go to
 ``/tmp/admin_*.png``."""
@@ -9,8 +9,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from datasources import workorders as wo
-from datasources.db import make_engine
+from datasources.sql import workorders as wo
+from datasources.sql.db import make_engine
 from tests.browser_support import build_fleet, cc_browser, new_page, start_web_stack  # noqa: F401
 
 pytestmark = pytest.mark.browser

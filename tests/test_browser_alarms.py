@@ -14,10 +14,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from dashboard.auth import create_user, get_user
-from datasources import alarm_store
-from datasources import workorders as wo
-from datasources.db import make_engine
+from dashboard.auth.core import create_user, get_user
+from datasources.sql import alarm_store
+from datasources.sql import workorders as wo
+from datasources.sql.db import make_engine
 from tests.browser_support import cc_browser, login, new_page  # noqa: F401  (pytest fixture)
 from tests.ops_demo import start_ops_stack
 from tests.ops_support import wait_for

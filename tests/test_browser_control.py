@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from datasources.profiles import default_profiles
+from datasources.modbus.profiles import default_profiles
 from tests.browser_support import cc_browser, new_page  # noqa: F401  (pytest fixture)
 from tests.ops_demo import start_ops_stack
 from tests.ops_support import wait_for

@@ -3,7 +3,7 @@ clicking on the map, back by the breadcrumb, the "‹" button and the browser's 
 (a bookmarked link opens the same view), each scope loads only its own data, Hong Kong drills to its own city, and
 search flies to the hit.
 
-The web process is the real one (``dashboard.web.serve``) on a database seeded with the city layers
+The web process is the real one (``dashboard.web.server.serve``) on a database seeded with the city layers
 (:mod:`tests.city_support`). No fixed sleeps: every wait is on a condition in the page.
 """
 from __future__ import annotations

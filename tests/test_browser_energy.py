@@ -1,9 +1,9 @@
 """Energy tab of the site panel in Chromium (issue 5): open a station → 能耗分析 → the air-to-power ratio chart with
 this period, the previous period and the same period a year before, whose values equal the SQL rollups.
 
-The stack's SQLite gets 400 days of demo history (:func:`datasources.history.generate_history`) before the page
+The stack's SQLite gets 400 days of demo history (:func:`datasources.sim.history.generate_history`) before the page
 opens; expected values are computed here with plain SQL (Σair_m3 / Σenergy_kwh per bucket of
-``energy_station_day``), independently of :mod:`datasources.energy_store`.
+``energy_station_day``), independently of :mod:`datasources.sql.energy_store`.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import text
 
-from datasources.db import make_engine
-from datasources.history import generate_history
+from datasources.sql.db import make_engine
+from datasources.sim.history import generate_history
 from ops.energy import CST
 from tests.browser_support import (build_fleet, cc_browser, cc_page, reading_for, start_web_stack,  # noqa: F401
                                    wait_map_ready)

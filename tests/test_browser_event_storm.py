@@ -20,9 +20,9 @@ import pytest
 import redis
 from playwright.sync_api import expect
 
-from datasources import workorders as wo
-from datasources.bus import ALARMS_CHANNEL
-from datasources.db import make_engine
+from datasources.sql import workorders as wo
+from datasources.bus.messages import ALARMS_CHANNEL
+from datasources.sql.db import make_engine
 from tests.browser_support import cc_browser, new_page  # noqa: F401  (pytest fixture)
 from tests.ops_demo import start_ops_stack
 from tests.ops_support import wait_for

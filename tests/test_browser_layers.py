@@ -13,8 +13,8 @@ from playwright.sync_api import expect
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from datasources.bus import latest_key, now_ms
-from datasources.city_models import Camera, Park, Pipeline, Shop
+from datasources.bus.messages import latest_key, now_ms
+from datasources.sql.city_models import Camera, Park, Pipeline, Shop
 from tests.browser_support import COUNT_JS, cc_browser, cc_page  # noqa: F401
 from tests.city_support import SHOP_CITY, city_stack, engine_of, publish_all, web_stack  # noqa: F401
 

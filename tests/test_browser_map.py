@@ -1,7 +1,7 @@
 """The command center page in Chromium: stations on the map, live values, live recolouring, KPIs, language, reconnect.
 
-The web process is the real one (``dashboard.web.serve``); live readings go through the real bus
-(:func:`datasources.bus.write_cycle`). No fixed sleeps: every wait is on a condition in the page.
+The web process is the real one (``dashboard.web.server.serve``); live readings go through the real bus
+(:func:`datasources.bus.messages.write_cycle`). No fixed sleeps: every wait is on a condition in the page.
 """
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from datasources.db import make_engine
-from datasources.repository import count_stations
+from datasources.sql.db import make_engine
+from datasources.sql.repository import count_stations
 from tests.browser_support import (COUNT_JS, build_fleet, cc_browser, cc_page, reading_for,  # noqa: F401
                                    wait_map_ready, web_stack, web_stack_env)
 

@@ -17,9 +17,9 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from datasources import alarm_store
-from datasources import workorders as wo
-from datasources.db import make_engine
+from datasources.sql import alarm_store
+from datasources.sql import workorders as wo
+from datasources.sql.db import make_engine
 from tests.browser_support import cc_browser, new_page  # noqa: F401  (pytest fixture)
 from tests.ops_demo import start_ops_stack
 from tests.ops_support import wait_for

@@ -2,8 +2,8 @@
 with the right states and counts, a new alarm appears without reopening the panel, partner details show, an idle
 station shows its lease revenue, ``?lang=en`` shows English labels.
 
-Alarms and work orders are written through the application's own writers (:func:`datasources.alarm_store
-.apply_transitions` — what the alarm engine calls — operator actions, :func:`datasources.workorders.create_order`)
+Alarms and work orders are written through the application's own writers (:func:`datasources.sql.alarm_store
+.apply_transitions` — what the alarm engine calls — operator actions, :func:`datasources.sql.workorders.create_order`)
 and published on the real bus, so the page's socket receives them like in production. No fixed sleeps.
 """
 from __future__ import annotations
@@ -15,10 +15,10 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from datasources import alarm_store, site_queries
-from datasources import workorders as wo
-from datasources.bus import now_ms
-from datasources.db import make_engine
+from datasources.sql import alarm_store, site_queries
+from datasources.sql import workorders as wo
+from datasources.bus.messages import now_ms
+from datasources.sql.db import make_engine
 from i18n import t
 from ops.alarm_rules import RAISE, CLEAR, Transition, load_rules
 from tests.browser_support import (build_fleet, cc_browser, cc_page, reading_for, web_stack,  # noqa: F401

@@ -17,9 +17,9 @@ import pytest
 import socketio
 from playwright.sync_api import expect
 
-from dashboard.auth import read_audit
-from datasources import alarm_store
-from datasources.db import make_engine
+from dashboard.auth.core import read_audit
+from datasources.sql import alarm_store
+from datasources.sql.db import make_engine
 from tests.browser_support import cc_browser, new_page  # noqa: F401  (pytest fixture)
 from tests.ops_demo import start_ops_stack
 from tests.ops_support import wait_for

@@ -9,8 +9,8 @@ import pytest
 import redis
 import redis.asyncio
 
-from datasources import bus
-from datasources.bus import DeviceReading, SchemaError, StationReading, StationSummary
+from datasources.bus import messages as bus
+from datasources.bus.messages import DeviceReading, SchemaError, StationReading, StationSummary
 
 
 def reading(station_id: str = "ST0001", seq: int = 1, online: bool = True, ts: int = 1_763_700_000_000,

@@ -1,4 +1,4 @@
-"""MJPEG camera streams (datasources.cameras): the Flask blueprint through the test client and through a real HTTP
+"""MJPEG camera streams (datasources.sim.cameras): the Flask blueprint through the test client and through a real HTTP
 server thread; camera rows from real SQLite / PostgreSQL databases."""
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from flask import Flask
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
-from datasources.cameras import BOUNDARY, CameraInfo, FrameSource, cameras_blueprint, render_frame
-from datasources.city_models import Camera
-from datasources.db import make_engine, migrate
+from datasources.sim.cameras import BOUNDARY, CameraInfo, FrameSource, cameras_blueprint, render_frame
+from datasources.sql.city_models import Camera
+from datasources.sql.db import make_engine, migrate
 
 SOI, EOI = b"\xff\xd8", b"\xff\xd9"
 

@@ -1,4 +1,4 @@
-"""HTTP endpoints of the drill-down map and the city layers (:mod:`dashboard.api_city`), through the real app
+"""HTTP endpoints of the drill-down map and the city layers (:mod:`dashboard.web.api_city`), through the real app
 (logins on, a private Redis, a temporary SQLite database seeded with the city layers):
 
 * an import with one bad row writes nothing and reports that row (through ``POST /api/import/<layer>``, logged in),
@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from dashboard.app import create_app
-from dashboard.auth import seed_demo_users
-from datasources.city_models import Camera, Enterprise, Pipeline, Shop
-from datasources.db import make_engine, migrate
-from datasources.demo_city import seed_city_layers
-from datasources.models import AuditEntry
-from datasources.repository import save_fleet
+from dashboard.web.app import create_app
+from dashboard.auth.core import seed_demo_users
+from datasources.sql.city_models import Camera, Enterprise, Pipeline, Shop
+from datasources.sql.db import make_engine, migrate
+from datasources.sim.demo_city import seed_city_layers
+from datasources.sql.models import AuditEntry
+from datasources.sql.repository import save_fleet
 from datasources.settings import Settings
 from geo.crs import haversine_m, transform
 from layers import enterprise_heat, region_stats
@@ -146,7 +146,7 @@ def test_import_needs_a_login_and_the_right_role(app):
 
 
 def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(app):
-    from datasources.importers import MAX_BYTES
+    from datasources.ingest.importers import MAX_BYTES
 
     http = _http(app)
     before = _count(app, Shop)
@@ -155,7 +155,7 @@ def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(app):
     assert "larger than" in resp.get_json()["error"]
     assert _count(app, Shop) == before
     # every other endpoint takes far less: a big JSON body is refused there before it is read
-    from dashboard.security import GENERAL_MAX_BYTES  # noqa: PLC0415
+    from dashboard.auth.headers import GENERAL_MAX_BYTES  # noqa: PLC0415
 
     resp = http.post("/api/workorders", data=b"{" + b" " * GENERAL_MAX_BYTES + b"}",
                      content_type="application/json")
@@ -306,7 +306,7 @@ def test_display_crs_shifts_every_layer_once(app, monkeypatch):
 
 
 def test_station_index_from_one_query_equals_the_fleet(app):
-    from datasources.repository import load_fleet  # noqa: PLC0415
+    from datasources.sql.repository import load_fleet  # noqa: PLC0415
     from layers.live import build_index, load_index  # noqa: PLC0415
 
     engine = _engine(app)

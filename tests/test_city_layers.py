@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from datasources.bus import latest_key, now_ms
-from datasources.city_models import Building, Camera, Enterprise, Park, Pipeline, Shop
-from datasources.db import make_engine, migrate
-from datasources.demo_city import seed_city_layers
-from datasources.fleet import generate_fleet
-from datasources.repository import save_fleet
-from datasources.search import search
+from datasources.bus.messages import latest_key, now_ms
+from datasources.sql.city_models import Building, Camera, Enterprise, Park, Pipeline, Shop
+from datasources.sql.db import make_engine, migrate
+from datasources.sim.demo_city import seed_city_layers
+from datasources.sim.fleet import generate_fleet
+from datasources.sql.repository import save_fleet
+from datasources.sql.search import search
 from geo.regions import get_region_index
 from layers import cameras, enterprise_heat, pipelines, shops
 from layers.base import LayerContext, Scope
@@ -274,7 +274,7 @@ def test_seeding_again_skips_what_exists(seeded):
 
 
 def test_simulated_pipe_sensors_feed_the_layer(seeded, redis_client):
-    from datasources.demo_city import pipe_sensor_values, publish_pipe_sensors
+    from datasources.sim.demo_city import pipe_sensor_values, publish_pipe_sensors
 
     engine, _ = seeded
     now = now_ms()
@@ -297,10 +297,10 @@ def test_simulated_pipe_sensors_feed_the_layer(seeded, redis_client):
 def test_pipe_alarm_status_follows_the_engine_and_the_station_is_coloured(seeded, redis_client):
     """Sensors that are Modbus devices are judged by the alarm engine (SQL alarms), not by the layer's comparison;
     an active alarm of any rule colours its station."""
-    from datasources.alarm_store import apply_transitions
-    from datasources.bus import DeviceReading, StationReading, StationSummary
-    from datasources.demo_city import attach_pipe_sensors
-    from datasources.models import Device
+    from datasources.sql.alarm_store import apply_transitions
+    from datasources.bus.messages import DeviceReading, StationReading, StationSummary
+    from datasources.sim.demo_city import attach_pipe_sensors
+    from datasources.sql.models import Device
     from layers import stations as stations_layer
     from ops.alarm_rules import Evaluator, load_rules
 

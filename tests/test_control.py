@@ -1,7 +1,7 @@
-"""Remote control by profile roles and set-point writes over the poller's connection (datasources/control.py).
+"""Remote control by profile roles and set-point writes over the poller's connection (datasources/modbus/control.py).
 
 Real parts only: profiles loaded from YAML files, real Redis, real SQLite, the real web app (Flask test client),
-the simulated fleet's pymodbus servers and a real :class:`datasources.poller.Poller` (tests/ops_support.LiveFleet).
+the simulated fleet's pymodbus servers and a real :class:`datasources.modbus.poller.Poller` (tests/ops_support.LiveFleet).
 Waits are on conditions.
 """
 from __future__ import annotations
@@ -12,10 +12,10 @@ import time
 import pytest
 import redis as redis_lib
 
-from datasources.control import (DirectLink, PollerLink, SetpointError, _by_role, check_setpoint, deadline_s,
+from datasources.modbus.control import (DirectLink, PollerLink, SetpointError, _by_role, check_setpoint, deadline_s,
                                  execute, execute_setpoint, load_target, make_link, missing_roles, setpoints,
                                  supported_commands)
-from datasources.profiles import default_profiles, load_profiles
+from datasources.modbus.profiles import default_profiles, load_profiles
 from ops.control_policy import COIL_WRITES, decide_setpoint
 from tests.ops_support import LiveFleet
 from tests.test_ops_api import (INTERVAL_S, _running_compressor, audit, built, database_url, db, fleet,  # noqa: F401
@@ -51,7 +51,7 @@ def test_roles_are_found_by_role_with_the_old_name_as_fallback(bare_profile):
 
 
 def test_a_profile_without_the_role_is_refused_clearly_without_touching_the_wire(bare_profile):
-    from datasources.fleet_spec import DeviceSpec
+    from datasources.sql.fleet_spec import DeviceSpec
     dev = DeviceSpec(device_id="X-C1", station_id="X", kind="compressor", model=bare_profile.model,
                      host="127.0.0.1", port=1, unit_id=1)
     res = execute(dev, None, "start", COIL_WRITES["start"], profiles={bare_profile.model: bare_profile})

@@ -14,10 +14,10 @@ import pytest
 from flask.testing import FlaskClient
 from playwright.sync_api import expect
 
-from dashboard.csrf import COOKIE, HEADER
-from datasources import alarm_store
-from datasources.db import make_engine
-from datasources.redis_server import free_port
+from dashboard.auth.csrf import COOKIE, HEADER
+from datasources.sql import alarm_store
+from datasources.sql.db import make_engine
+from datasources.bus.redis_server import free_port
 from tests.browser_support import build_fleet, cc_browser, new_page, web_stack  # noqa: F401
 from tests.ops_support import wait_for
 from tests.test_ops_api import PASSWORDS, ack_callback, audit, database_url, db, raise_fire, web  # noqa: F401

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 
-from datasources.db import make_engine, migrate, ping
-from datasources.fleet_spec import DeviceSpec, StationSpec
-from datasources.repository import count_stations, lifecycle_counts, load_fleet, load_station, save_fleet
+from datasources.sql.db import make_engine, migrate, ping
+from datasources.sql.fleet_spec import DeviceSpec, StationSpec
+from datasources.sql.repository import count_stations, lifecycle_counts, load_fleet, load_station, save_fleet
 
 
 def _station(sid: str, lifecycle: str = "built", port: int = 15020, unit0: int = 1, city: str = "320500") -> StationSpec:

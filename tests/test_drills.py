@@ -39,8 +39,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from datasources.bus import READINGS_STREAM
-from datasources.redis_server import free_port
+from datasources.bus.messages import READINGS_STREAM
+from datasources.bus.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable

@@ -5,8 +5,8 @@ from collections import Counter
 
 import pytest
 
-from datasources.fleet import generate_fleet
-from datasources.fleet_spec import LIFECYCLES, STATION_KINDS
+from datasources.sim.fleet import generate_fleet
+from datasources.sql.fleet_spec import LIFECYCLES, STATION_KINDS
 from geo.regions import get_region_index
 
 

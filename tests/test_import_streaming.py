@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from datasources import importers
-from datasources.city_models import Pipeline, Shop
-from datasources.db import make_engine, migrate
-from datasources.importers import IMPORT_BATCH_ROWS, MAX_ERRORS, import_file
-from datasources.models import AuditEntry
+from datasources.ingest import importers
+from datasources.sql.city_models import Pipeline, Shop
+from datasources.sql.db import make_engine, migrate
+from datasources.ingest.importers import IMPORT_BATCH_ROWS, MAX_ERRORS, import_file
+from datasources.sql.models import AuditEntry
 
 HEADER = "shop_id,name,address,category,lon,lat,rating,integrity_score\n"
 LON, LAT = 121.4737, 31.2304  # People's Square, Shanghai (WGS-84)

@@ -1,4 +1,4 @@
-"""Importers (datasources.importers) on real SQLite and PostgreSQL databases: formats × CRS, row-level validation,
+"""Importers (datasources.ingest.importers) on real SQLite and PostgreSQL databases: formats × CRS, row-level validation,
 all-or-nothing writes (also when the database fails mid-insert), duplicates, regions, roles and the audit log."""
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from datasources.city_models import Camera, Enterprise, Pipeline, Shop
-from datasources.db import make_engine, migrate
-from datasources.importers import ImportIssue, import_file
-from datasources.models import AuditEntry, Station
+from datasources.sql.city_models import Camera, Enterprise, Pipeline, Shop
+from datasources.sql.db import make_engine, migrate
+from datasources.ingest.importers import ImportIssue, import_file
+from datasources.sql.models import AuditEntry, Station
 from geo.crs import haversine_m, transform
 
 # WGS-84 truth positions
@@ -303,7 +303,7 @@ def test_pipelines_from_csv_with_wkt_or_coordinate_lists(engine):
 @pytest.mark.parametrize("fmt", ["geojson", "wkt", "coords"])
 def test_a_pipeline_with_too_many_vertices_is_a_row_error_and_nothing_is_written(engine, fmt):
     """A million-vertex line would take the web process's memory and every browser drawing the city."""
-    from datasources.importers import MAX_LINE_VERTICES
+    from datasources.ingest.importers import MAX_LINE_VERTICES
 
     n = MAX_LINE_VERTICES + 1
     pts = [(121.47 + i * 1e-7, 31.23) for i in range(n)]

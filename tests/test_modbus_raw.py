@@ -14,10 +14,10 @@ import time
 import pytest
 import redis.asyncio
 
-from datasources import bus
-from datasources.fleet_spec import DeviceSpec, StationSpec
-from datasources.poller import Poller
-from datasources.profiles import default_profiles, profile_from_dict
+from datasources.bus import messages as bus
+from datasources.sql.fleet_spec import DeviceSpec, StationSpec
+from datasources.modbus.poller import Poller
+from datasources.modbus.profiles import default_profiles, profile_from_dict
 from tests.modbus_testserver import RawModbusServer, RawUnit, crc16, sim_device, server_port, start_modbus_server
 
 ORDERS = {"abcd": ("big", "big"), "cdab": ("big", "little"), "badc": ("little", "big"), "dcba": ("little", "little")}

@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 from pymodbus.client import ModbusTcpClient
 
-from dashboard.app import create_app
-from dashboard.auth import read_audit, seed_demo_users
-from datasources import alarm_store
-from datasources import workorders as wo
-from datasources.bus import DeviceReading, StationReading, StationSummary
-from datasources.control import execute, load_target
-from datasources.db import make_engine, migrate
-from datasources.profiles import default_profiles
-from datasources.repository import save_fleet
+from dashboard.web.app import create_app
+from dashboard.auth.core import read_audit, seed_demo_users
+from datasources.sql import alarm_store
+from datasources.sql import workorders as wo
+from datasources.bus.messages import DeviceReading, StationReading, StationSummary
+from datasources.modbus.control import execute, load_target
+from datasources.sql.db import make_engine, migrate
+from datasources.modbus.profiles import default_profiles
+from datasources.sql.repository import save_fleet
 from datasources.settings import Settings
 from i18n import has
 from ops.alarm_rules import Evaluator, load_rules
@@ -246,7 +246,7 @@ def test_each_allowed_action_leaves_an_audit_entry(web, db, fleet):
 
 def test_literal_catalog_keys_of_operations_exist():
     pattern = re.compile(r"""\b(?:t|T|tr)\(\s*["']([a-z_]+\.[a-z0-9_.]+)["']""")
-    files = [ROOT / f for f in ("dashboard/layout_alarms.py", "dashboard/field.py", "dashboard/login.py",
+    files = [ROOT / f for f in ("dashboard/pages/alarms.py", "dashboard/pages/field.py", "dashboard/auth/login.py",
                                 "callbacks/alarms.py", "callbacks/dispatch.py", "callbacks/control.py",
                                 "assets/cc_alarms.js", "assets/cc_field.js")]
     used = {m.group(1) for f in files for m in pattern.finditer(f.read_text())}

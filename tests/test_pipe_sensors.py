@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-import datasources.profiles as profiles_mod
-from datasources.alarm_engine import STATION_ALARM_HASH, AlarmEngine, active_severities
-from datasources.bus import DeviceReading, StationReading, StationSummary, write_cycle
-from datasources.db import make_engine, migrate
-from datasources.fleet_spec import DeviceSpec, StationSpec
-from datasources.sim_physics import FleetPhysics, PIPE_LEAK_RATIO
+import datasources.modbus.profiles as profiles_mod
+from datasources.workers.alarm_engine import STATION_ALARM_HASH, AlarmEngine, active_severities
+from datasources.bus.messages import DeviceReading, StationReading, StationSummary, write_cycle
+from datasources.sql.db import make_engine, migrate
+from datasources.sql.fleet_spec import DeviceSpec, StationSpec
+from datasources.sim.physics import FleetPhysics, PIPE_LEAK_RATIO
 from layers.live import effective_state
 from ops.alarm_rules import load_rules
 from ops.station_state import fold_open_alarm
@@ -120,7 +120,7 @@ def test_low_pipe_pressure_is_raised_by_the_engine_with_station_and_colours_the_
         sev = active_severities(db, [SID])
         assert sev == {SID: 2}
         assert redis_client.hget(STATION_ALARM_HASH, SID) in (b"2", "2")
-        from datasources import alarm_store  # noqa: PLC0415
+        from datasources.sql import alarm_store  # noqa: PLC0415
         rows = [a for a in alarm_store.list_alarms(db, open_only=True, station_id=SID)]
         assert [(a["rule"], a["station_id"], a["device_id"], a["severity"], a["threshold"]) for a in rows] == [
             ("pipe_pressure_low", SID, PS, 2, 0.32)]
@@ -139,14 +139,14 @@ def test_low_pipe_pressure_is_raised_by_the_engine_with_station_and_colours_the_
 
 # ------------------------------------------------------------------ real Modbus: simulator → poller → Redis → engine
 
-@pytest.mark.skipif(not PROFILE_READY, reason="needs 'pipe_sensor' in datasources/profiles.py DEVICE_KINDS and "
-                                              "datasources/profiles/pipe_sensor.yaml (the lead renames the .draft)")
+@pytest.mark.skipif(not PROFILE_READY, reason="needs 'pipe_sensor' in datasources/modbus/profiles.py DEVICE_KINDS and "
+                                              "datasources/modbus/profiles/pipe_sensor.yaml (the lead renames the .draft)")
 def test_pipe_sensor_read_by_the_poller_and_pipe_leak_alarm_through_the_engine(db, redis_url, redis_client):
-    from datasources.bus import parse_latest  # noqa: PLC0415
-    from datasources.poller import Poller  # noqa: PLC0415
-    from datasources.profiles import load_profiles  # noqa: PLC0415
-    from datasources.redis_server import free_port  # noqa: PLC0415
-    from datasources.simulator import FleetSimulator  # noqa: PLC0415
+    from datasources.bus.messages import parse_latest  # noqa: PLC0415
+    from datasources.modbus.poller import Poller  # noqa: PLC0415
+    from datasources.modbus.profiles import load_profiles  # noqa: PLC0415
+    from datasources.bus.redis_server import free_port  # noqa: PLC0415
+    from datasources.sim.simulator import FleetSimulator  # noqa: PLC0415
 
     fleet = fleet_with_pipe_sensor(free_port())
     profiles = load_profiles()
@@ -197,10 +197,10 @@ def test_pipe_sensor_read_by_the_poller_and_pipe_leak_alarm_through_the_engine(d
 
 
 def test_attach_pipe_sensors_makes_devices_on_the_nearest_station(db):
-    from datasources.city_models import Pipeline  # noqa: PLC0415
-    from datasources.demo_city import attach_pipe_sensors, pipe_sensor_setpoints  # noqa: PLC0415
-    from datasources.models import Device  # noqa: PLC0415
-    from datasources.repository import save_fleet  # noqa: PLC0415
+    from datasources.sql.city_models import Pipeline  # noqa: PLC0415
+    from datasources.sim.demo_city import attach_pipe_sensors, pipe_sensor_setpoints  # noqa: PLC0415
+    from datasources.sql.models import Device  # noqa: PLC0415
+    from datasources.sql.repository import save_fleet  # noqa: PLC0415
 
     near = StationSpec("ST90001", "a", "a", "smart_station", "built", 121.40, 31.20, "310000", "310100", 10.0, "p",
                        (DeviceSpec("ST90001-FM", "ST90001", "flow_meter", "cc-station-flow-meter", HOST, 15020, 1),),

@@ -15,11 +15,11 @@ import pytest
 import redis
 import redis.asyncio
 
-from datasources import bus
-from datasources.fleet_spec import DeviceSpec, StationSpec
-from datasources.poller import Poller, parse_shard, shard_of
-from datasources.profiles import default_profiles, profile_from_dict
-from datasources.redis_server import free_port
+from datasources.bus import messages as bus
+from datasources.sql.fleet_spec import DeviceSpec, StationSpec
+from datasources.modbus.poller import Poller, parse_shard, shard_of
+from datasources.modbus.profiles import default_profiles, profile_from_dict
+from datasources.bus.redis_server import free_port
 from tests.modbus_testserver import RawTcpServer, mbap, server_port, sim_device, start_modbus_server
 
 
@@ -432,7 +432,7 @@ async def wait_until(pred, timeout_s: float = 10.0, what: str = "condition") -> 
 
 @pytest.mark.parametrize("mode", ["poll_once", "run"])
 def test_redis_outage_keeps_polling_and_reconnects(tmp_path, mode):
-    from datasources.redis_server import EmbeddedRedis
+    from datasources.bus.redis_server import EmbeddedRedis
 
     port = free_port()
     server = EmbeddedRedis(port=port, workdir=tmp_path).start()

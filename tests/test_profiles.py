@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
-from datasources.modbus_codec import (MAX_REGISTERS_PER_READ, DecodeError, decode, decode_block, encode,
+from datasources.modbus.codec import (MAX_REGISTERS_PER_READ, DecodeError, decode, decode_block, encode,
                                       plan_blocks)
-from datasources.profiles import (DATA_TYPES, DEVICE_KINDS, NUMERIC_TYPES, PROFILE_DIR, ProfileError, RegisterSpec,
+from datasources.modbus.profiles import (DATA_TYPES, DEVICE_KINDS, NUMERIC_TYPES, PROFILE_DIR, ProfileError, RegisterSpec,
                                   default_profiles, load_profile, load_profiles, load_profiles_lenient,
                                   profile_from_dict, profiles_dir)
 
@@ -386,7 +386,7 @@ def test_load_profiles_lenient_skips_the_invalid_file(tmp_path, caplog):
         registers:
           - {name: flow_m3_min, register_type: input, address: 0, data_type: float32}
         """), encoding="utf-8")
-    with caplog.at_level("ERROR", logger="datasources.profiles"):
+    with caplog.at_level("ERROR", logger="datasources.modbus.profiles"):
         profs, errors = load_profiles_lenient(tmp_path)
     assert sorted(profs) == ["cc-refrigerated-dryer", "test-other"]
     assert len(errors) == 2

@@ -1,16 +1,16 @@
 """Recorder: real Redis stream → real SQLite / PostgreSQL rollups, compared with hand-computed values.
 
 Every test runs on both databases (``database_url`` fixture). Readings are built with the bus classes and written
-with :func:`datasources.bus.write_cycle`, exactly as the poller does. No mocks, no sleeps.
+with :func:`datasources.bus.messages.write_cycle`, exactly as the poller does. No mocks, no sleeps.
 """
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
 
-from datasources.bus import READINGS_STREAM, DeviceReading, StationReading, write_cycle
-from datasources.db import make_engine, migrate
-from datasources.recorder import Recorder, RecorderConfig, purge_minutes, split_minutes
+from datasources.bus.messages import READINGS_STREAM, DeviceReading, StationReading, write_cycle
+from datasources.sql.db import make_engine, migrate
+from datasources.workers.recorder import Recorder, RecorderConfig, purge_minutes, split_minutes
 from ops.station_state import summarise
 
 # 2026-01-05 00:00:00 CST (a Monday) = 2026-01-04T16:00:00Z
@@ -368,7 +368,7 @@ def test_run_recorder_cli_hook_records_live_entries(database_url, redis_url, red
     import threading
     import time
 
-    from datasources.recorder import run_recorder
+    from datasources.workers.recorder import run_recorder
     from datasources.settings import Settings
 
     settings = Settings(data_dir=tmp_path, redis_url=redis_url, database_url=database_url)

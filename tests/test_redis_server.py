@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import redis
 
-from datasources.redis_server import EmbeddedRedis, ensure_redis, redis_reachable
+from datasources.bus.redis_server import EmbeddedRedis, ensure_redis, redis_reachable
 
 
 def test_embedded_redis_starts_answers_and_stops():

@@ -1,4 +1,4 @@
-"""The station and device registry (:mod:`datasources.registry`): validation, all-or-nothing imports (SQLite and
+"""The station and device registry (:mod:`datasources.ingest.registry`): validation, all-or-nothing imports (SQLite and
 PostgreSQL), seeding that keeps real sites, the ``devices`` CLI (subprocess), the REST API with role refusal and
 audit, and the admin page."""
 from __future__ import annotations
@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from dashboard.auth import seed_demo_users
-from datasources import registry
-from datasources.db import make_engine, migrate
-from datasources.fleet import generate_fleet
-from datasources.models import AuditEntry
-from datasources.repository import FleetConflict, load_fleet, load_station, save_fleet
+from dashboard.auth.core import seed_demo_users
+from datasources.ingest import registry
+from datasources.sql.db import make_engine, migrate
+from datasources.sim.fleet import generate_fleet
+from datasources.sql.models import AuditEntry
+from datasources.sql.repository import FleetConflict, load_fleet, load_station, save_fleet
 from datasources.settings import Settings
 from i18n.catalog_admin import EN, ZH
 
@@ -315,7 +315,7 @@ def test_cli_template_import_add_list_remove(tmp_path, redis_url):
 # ---------------------------------------------------------------------------------------------- REST and page
 @pytest.fixture
 def web(tmp_path, redis_url):
-    from dashboard.app import create_app
+    from dashboard.web.app import create_app
 
     url = f"sqlite:///{tmp_path / 'web.db'}"
     migrate(url)
@@ -407,8 +407,8 @@ def test_admin_page_lists_live_state_and_forms(web, redis_client):
 
 
 def test_run_seeding_respects_cc_simulator_and_real_sites(tmp_path, monkeypatch):
-    from dashboard import cli
-    from dashboard.auth import get_user
+    from dashboard.cli import main as cli
+    from dashboard.auth.core import get_user
 
     monkeypatch.setattr(cli, "RUN_ENTERPRISES", 300)  # keep the demo city layers small here
     url = f"sqlite:///{tmp_path / 'run.db'}"
@@ -427,7 +427,7 @@ def test_run_seeding_respects_cc_simulator_and_real_sites(tmp_path, monkeypatch)
 
 
 def free_port_() -> int:
-    from datasources.redis_server import free_port
+    from datasources.bus.redis_server import free_port
 
     return free_port()
 
@@ -435,9 +435,9 @@ def free_port_() -> int:
 def test_poller_watcher_reloads_on_notification_and_periodically(engine, redis_url, redis_client):
     import asyncio
 
-    from dashboard.cli import watch_registry
-    from datasources.poller import Poller
-    from datasources.profiles import default_profiles
+    from dashboard.cli.main import watch_registry
+    from datasources.modbus.poller import Poller
+    from datasources.modbus.profiles import default_profiles
 
     async def scenario():
         poller = Poller([], default_profiles(), redis_url)

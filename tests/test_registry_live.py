@@ -1,6 +1,6 @@
 """Commissioning real sites on the running stack, without restarting anything.
 
-Real parts: the web process (``dashboard.web.serve``) and the poller (``python -m dashboard poll``) as subprocesses,
+Real parts: the web process (``dashboard.web.server.serve``) and the poller (``python -m dashboard poll``) as subprocesses,
 a private Redis, SQLite, and a pymodbus Modbus TCP server started by this test (:mod:`tests.modbus_testserver`,
 NOT the simulator) standing in for the field gateway of two real stations. One station is registered with the CLI
 (``devices add``), the other by importing a CSV file (``devices import``); the running poller picks both up from
@@ -17,11 +17,11 @@ import threading
 import pytest
 from playwright.sync_api import expect
 
-from datasources.bus import latest_key, parse_latest
-from datasources.fleet import generate_fleet
-from datasources.profiles import default_profiles
-from datasources.redis_server import free_port
-from datasources.registry import IMPORT_COLUMNS
+from datasources.bus.messages import latest_key, parse_latest
+from datasources.sim.fleet import generate_fleet
+from datasources.modbus.profiles import default_profiles
+from datasources.bus.redis_server import free_port
+from datasources.ingest.registry import IMPORT_COLUMNS
 from tests.browser_support import ROOT, cc_browser, new_page, start_web_stack  # noqa: F401
 from tests.modbus_testserver import sim_device, start_modbus_server
 from tests.ops_support import wait_for

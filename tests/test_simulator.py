@@ -18,13 +18,13 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 from pymodbus.pdu import ExceptionResponse
 
-from datasources.bus import SIM_CONTROL_CHANNEL
-from datasources.fleet_spec import DeviceSpec, StationSpec
-from datasources.modbus_codec import decode_block, plan_blocks
-from datasources.profiles import default_profiles
-from datasources.redis_server import EmbeddedRedis, free_port
-from datasources.sim_physics import FAULTS, FleetPhysics
-from datasources.simulator import FleetSimulator
+from datasources.bus.messages import SIM_CONTROL_CHANNEL
+from datasources.sql.fleet_spec import DeviceSpec, StationSpec
+from datasources.modbus.codec import decode_block, plan_blocks
+from datasources.modbus.profiles import default_profiles
+from datasources.bus.redis_server import EmbeddedRedis, free_port
+from datasources.sim.physics import FAULTS, FleetPhysics
+from datasources.sim.simulator import FleetSimulator
 
 HOST = "127.0.0.1"
 #: Wednesday 2025-11-19 10:00 China Standard Time: day shift everywhere

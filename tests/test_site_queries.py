@@ -1,4 +1,4 @@
-"""The site panel's read side (:mod:`datasources.site_queries`) on real SQLite and PostgreSQL: alarm history order,
+"""The site panel's read side (:mod:`datasources.sql.site_queries`) on real SQLite and PostgreSQL: alarm history order,
 window and bounds, counts by severity; work orders (open first, SLA due / overdue, assignee); partner and the new
 station columns (migration 0006) through the fleet repository; idle-room revenue and milestones on hand-computed
 cases; the demo fleet's site-record fields."""
@@ -10,12 +10,12 @@ from datetime import date
 import pytest
 from sqlalchemy.orm import Session
 
-from datasources import site_queries as sq
-from datasources.alarm_models import Alarm, Engineer, WorkOrder
-from datasources.db import make_engine, migrate
-from datasources.fleet import generate_fleet
-from datasources.fleet_spec import MILESTONES, StationSpec
-from datasources.repository import load_station, save_fleet
+from datasources.sql import site_queries as sq
+from datasources.sql.alarm_models import Alarm, Engineer, WorkOrder
+from datasources.sql.db import make_engine, migrate
+from datasources.sim.fleet import generate_fleet
+from datasources.sql.fleet_spec import MILESTONES, StationSpec
+from datasources.sql.repository import load_station, save_fleet
 
 NOW = 1_764_662_400_000  # 2025-12-02 08:00 UTC = 16:00 Asia/Shanghai
 MIN, HOUR, DAY = 60_000, 3_600_000, 86_400_000

@@ -11,13 +11,13 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from datasources.alarm_models import Alarm
-from datasources.db import make_engine, migrate
+from datasources.sql.alarm_models import Alarm
+from datasources.sql.db import make_engine, migrate
 from tests.ops_support import wait_for
-from datasources.fleet import generate_fleet
-from datasources.history import generate_history
-from datasources.repository import save_fleet
-from datasources.workorders import create_order
+from datasources.sim.fleet import generate_fleet
+from datasources.sim.history import generate_history
+from datasources.sql.repository import save_fleet
+from datasources.sql.workorders import create_order
 from ops.energy import CST
 from ops.weekly import compliance_pct, delta, previous_week, snapshot_due, week_window
 
@@ -100,7 +100,7 @@ def _direct(engine, start_ms: int, end_ms: int) -> dict:
 
 
 def test_snapshot_figures_equal_sql_and_pdf_has_chinese(seeded):
-    from dashboard.snapshot import write_snapshot
+    from dashboard.pages.snapshot import write_snapshot
 
     engine, data_dir = seeded
     res = write_snapshot(engine, data_dir, WEEK)
@@ -140,7 +140,7 @@ def test_snapshot_figures_equal_sql_and_pdf_has_chinese(seeded):
 
 
 def test_english_snapshot_and_bad_week(seeded, tmp_path):
-    from dashboard.snapshot import main, write_snapshot
+    from dashboard.pages.snapshot import main, write_snapshot
 
     engine, data_dir = seeded
     res = write_snapshot(engine, data_dir, WEEK, lang="en")
@@ -151,8 +151,8 @@ def test_english_snapshot_and_bad_week(seeded, tmp_path):
 
 
 def test_snapshots_page_guarded_and_audited(seeded):
-    from dashboard.auth import init_auth, seed_demo_users
-    from dashboard.snapshot import ensure_last_week, snapshot_blueprint
+    from dashboard.auth.core import init_auth, seed_demo_users
+    from dashboard.pages.snapshot import ensure_last_week, snapshot_blueprint
 
     engine, data_dir = seeded
     # the scheduler's step: Monday 06:30 CST after the week → writes 2026-W47 once
@@ -190,7 +190,7 @@ def test_snapshots_page_guarded_and_audited(seeded):
 def test_of_several_web_processes_only_the_lock_holder_writes_the_weekly_snapshot(seeded, redis_client):
     """Every web process runs the scheduler; the Redis lock lets one write (issue 10), and a lock left by a dead
     process expires."""
-    from dashboard.snapshot import ensure_last_week
+    from dashboard.pages.snapshot import ensure_last_week
 
     engine, data_dir = seeded
     monday = datetime(2026, 11, 23, 6, 30, tzinfo=CST)

@@ -1,4 +1,4 @@
-"""The supervisor of ``make run`` (:mod:`dashboard.supervisor`) with real child processes (small Python programs):
+"""The supervisor of ``make run`` (:mod:`dashboard.cli.supervisor`) with real child processes (small Python programs):
 every child watched at once, per-child exponential backoff reset after a healthy interval, one-shot children, clean
 stop (SIGTERM, then SIGKILL after the grace period, the ``stop_last`` child after the others).
 
@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from dashboard.supervisor import ChildSpec, Supervisor, describe_exit, timings_from_env
+from dashboard.cli.supervisor import ChildSpec, Supervisor, describe_exit, timings_from_env
 
 PY = sys.executable
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -88,7 +88,7 @@ def test_a_child_waiting_for_its_restart_does_not_stop_the_watch_of_the_others(r
 
 
 def test_backoff_doubles_per_quick_death_and_resets_after_a_healthy_interval(running, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="dashboard.supervisor")
+    caplog.set_level(logging.INFO, logger="dashboard.cli.supervisor")
     counter = tmp_path / "starts"
     # dies at once (exit 7) for its first three starts, then stays up
     prog = ("import pathlib, sys, time\n"
@@ -199,7 +199,7 @@ def test_timings_and_exit_descriptions(monkeypatch):
 def test_a_supervisor_killed_with_sigkill_leaves_no_orphans(tmp_path):
     status = tmp_path / "status.json"
     prog = ("import threading\n"
-            "from dashboard.supervisor import ChildSpec, Supervisor\n"
+            "from dashboard.cli.supervisor import ChildSpec, Supervisor\n"
             f"sup = Supervisor(status_file={str(status)!r})\n"
             f"sup.add(ChildSpec('worker', [{PY!r}, '-c', 'import time\\nwhile True: time.sleep(1)']))\n"
             "sup.run(threading.Event())\n")

@@ -1,5 +1,5 @@
-"""Trend, ranking and baseline queries (datasources.energy_store) on SQLite and PostgreSQL, checked against direct
-computations from the rollup rows; demo history (datasources.history) plausibility and idempotency."""
+"""Trend, ranking and baseline queries (datasources.sql.energy_store) on SQLite and PostgreSQL, checked against direct
+computations from the rollup rows; demo history (datasources.sim.history) plausibility and idempotency."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -8,12 +8,12 @@ from datetime import datetime
 import pytest
 from sqlalchemy import text
 
-from datasources.db import make_engine, migrate
-from datasources.energy_store import (Scope, comparison_starts, degradation_flags, rank_stations, ratio_breakdown,
+from datasources.sql.db import make_engine, migrate
+from datasources.sql.energy_store import (Scope, comparison_starts, degradation_flags, rank_stations, ratio_breakdown,
                                       ratio_series, ratio_trend, write_rollups)
-from datasources.fleet_spec import DeviceSpec, StationSpec
-from datasources.history import generate_history
-from datasources.repository import save_fleet
+from datasources.sql.fleet_spec import DeviceSpec, StationSpec
+from datasources.sim.history import generate_history
+from datasources.sql.repository import save_fleet
 from ops.energy import CST, bucket_start, month_key
 
 STATIONS = [  # id, province, city, compressors (rated flow m³/min, specific power kW/(m³/min))
@@ -271,7 +271,7 @@ def test_history_degrading_stations_are_flagged(engine):
 def test_compressor_kpis_from_device_rollups(engine):
     end = cst(2026, 11, 16, 0)
     generate_history(engine, fleet(), seed=9, end=end, days=10, minute_hours=0, device_hour_days=3)
-    from datasources.energy_store import compressor_kpis
+    from datasources.sql.energy_store import compressor_kpis
     kpis = compressor_kpis(engine, "T1", cst(2026, 11, 9), cst(2026, 11, 16))
     assert [k.device_id for k in kpis] == ["T1-C1", "T1-C2"]
     st = ratio_trend(engine, "station:T1", cst(2026, 11, 9), cst(2026, 11, 16), compare=False)

@@ -10,12 +10,12 @@ import time
 import pytest
 import redis
 
-from dashboard.app import create_app
-from dashboard.auth import seed_demo_users
-from datasources.bus import ALARMS_CHANNEL, readings_channel, write_cycle
-from datasources.db import make_engine, migrate
-from datasources.redis_server import EmbeddedRedis
-from datasources.repository import save_fleet
+from dashboard.web.app import create_app
+from dashboard.auth.core import seed_demo_users
+from datasources.bus.messages import ALARMS_CHANNEL, readings_channel, write_cycle
+from datasources.sql.db import make_engine, migrate
+from datasources.bus.redis_server import EmbeddedRedis
+from datasources.sql.repository import save_fleet
 from datasources.settings import Settings
 from tests.browser_support import build_fleet, reading_for
 
@@ -362,7 +362,7 @@ def test_pages_cannot_be_framed_by_other_sites_and_carry_a_csp(web):
 def test_sign_in_is_rate_limited_per_client_address(database_url, redis_url, tmp_path, monkeypatch):
     """A password guesser at one address is stopped by HTTP 429 before the password is checked; another address
     (the duty officer's desk) still signs in."""
-    from dashboard.ratelimit import DEFAULT_LOGIN_RATE
+    from dashboard.auth.ratelimit import DEFAULT_LOGIN_RATE
 
     monkeypatch.setenv("CC_LOGIN_RATE_LIMIT", DEFAULT_LOGIN_RATE)
     app, _socketio = _make(database_url, redis_url, tmp_path, monkeypatch, start_bridge=False)
@@ -386,7 +386,7 @@ def test_the_login_limit_sees_the_client_behind_a_trusted_proxy_and_ignores_spoo
         proxies, database_url, redis_url, tmp_path, monkeypatch):
     """Behind one trusted proxy (``CC_TRUSTED_PROXIES=1``) two clients are two addresses; without it a guesser cannot
     dodge the limit by sending a new ``X-Forwarded-For`` with every try."""
-    from dashboard.ratelimit import DEFAULT_LOGIN_RATE
+    from dashboard.auth.ratelimit import DEFAULT_LOGIN_RATE
 
     monkeypatch.setenv("CC_LOGIN_RATE_LIMIT", DEFAULT_LOGIN_RATE)
     monkeypatch.setenv("CC_TRUSTED_PROXIES", proxies)
@@ -471,8 +471,8 @@ def test_room_join_with_a_socket_id_that_is_gone_answers_the_snapshot_not_500(we
 
 def test_health_503_when_the_alarm_engine_stopped_beating(web, redis_client):
     """An alarm engine killed (SIGKILL, OOM) leaves its heartbeat behind, ageing: alarms are no longer judged."""
-    from datasources.alarm_engine import HEARTBEATS_HASH
-    from datasources.bus import now_ms
+    from datasources.workers.alarm_engine import HEARTBEATS_HASH
+    from datasources.bus.messages import now_ms
 
     app, _socketio = web
     client = app.server.test_client()
@@ -492,7 +492,7 @@ def test_health_503_when_the_alarm_engine_stopped_beating(web, redis_client):
 def test_any_open_alarm_turns_its_station_alarm_live_and_back_when_it_clears(web, redis_client):
     """Not only fire/flood/intrusion inputs: a severity II alarm judged by the engine (it writes the station's worst
     open severity to cc:station_alarm_severity) colours the station on the open map, and the colour goes back."""
-    from datasources.alarm_engine import STATION_ALARM_HASH
+    from datasources.workers.alarm_engine import STATION_ALARM_HASH
 
     app, socketio = web
     spec = BUILT[1]
@@ -523,7 +523,7 @@ def test_any_open_alarm_turns_its_station_alarm_live_and_back_when_it_clears(web
 def test_a_reading_stamped_in_the_future_neither_pins_the_data_time_nor_keeps_its_station_live(web, redis_client):
     """A poller host whose clock runs a day ahead must not make its station look fresh for ever, nor freeze the
     scope's data time a day ahead (issue 10): the reading is dropped, the station shows offline."""
-    from datasources.bus import now_ms  # noqa: PLC0415
+    from datasources.bus.messages import now_ms  # noqa: PLC0415
 
     app, socketio = web
     bridge = app.server.extensions["cc"].bridge

@@ -4,9 +4,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from datasources.bus import STATION_STATES
-from datasources.fleet_spec import DEVICE_KINDS, LIFECYCLES, STATION_KINDS
-from datasources.profiles import default_profiles
+from datasources.bus.messages import STATION_STATES
+from datasources.sql.fleet_spec import DEVICE_KINDS, LIFECYCLES, STATION_KINDS
+from datasources.modbus.profiles import default_profiles
 from i18n import CATALOG, has, normalize_lang, t, value_label
 from layers.devices import value_formats
 from layers.base import Scope, ScopeError
@@ -49,8 +49,8 @@ def test_every_profile_value_has_a_label_and_enum_labels():
 def test_literal_keys_used_in_code_exist():
     pattern = re.compile(r"""\b(?:t|T|tr)\(\s*["']([a-z_]+\.[a-z0-9_.]+)["']""")
     # the command center's own modules (layers added by later issues carry their own fallback strings)
-    files = [ROOT / f for f in ("dashboard/app.py", "dashboard/api.py", "dashboard/layout.py", "dashboard/context.py",
-                                "dashboard/sockets.py", "layers/stations.py", "layers/regions.py", "layers/devices.py",
+    files = [ROOT / f for f in ("dashboard/web/app.py", "dashboard/web/api.py", "dashboard/pages/layout.py", "dashboard/web/context.py",
+                                "dashboard/live/sockets.py", "layers/stations.py", "layers/regions.py", "layers/devices.py",
                                 "layers/live.py")]
     files += [ROOT / f"callbacks/{m}.py" for m in ("chrome", "live", "map", "site")]
     files += [ROOT / "assets/cc_map.js", ROOT / "assets/cc_clientside.js"]

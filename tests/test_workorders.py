@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from datasources import alarm_store, workorders as wo
-from datasources.alarm_models import Notification
-from datasources.bus import WORKORDERS_CHANNEL, DeviceReading, StationReading, StationSummary
-from datasources.db import make_engine, migrate
-from datasources.fleet_spec import StationSpec
-from datasources.notify import WebhookNotifier
-from datasources.repository import save_fleet
+from datasources.sql import alarm_store, workorders as wo
+from datasources.sql.alarm_models import Notification
+from datasources.bus.messages import WORKORDERS_CHANNEL, DeviceReading, StationReading, StationSummary
+from datasources.sql.db import make_engine, migrate
+from datasources.sql.fleet_spec import StationSpec
+from datasources.workers.notify import WebhookNotifier
+from datasources.sql.repository import save_fleet
 from ops.alarm_rules import Evaluator, load_rules
 from ops.dispatch import EngineerCandidate, IllegalOrderTransition, haversine_m, propose
 from ops.sla import breached_clocks, clocks

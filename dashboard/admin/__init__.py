@@ -1,0 +1,1 @@
+"""Server-rendered administration pages: registry (devices), users, duty roster, audit log."""

@@ -1,0 +1,1 @@
+"""Command line (``python -m dashboard …``) and the process supervisor of ``run``."""

@@ -1,0 +1,1 @@
+"""Live fan-out: Redis pub/sub to Socket.IO rooms, and the Socket.IO events pages send."""

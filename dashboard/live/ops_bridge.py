@@ -1,0 +1,177 @@
+"""Redis → Socket.IO for operations: alarms, work orders and engineer positions reach the rooms that show them.
+
+A background thread of each web process subscribes to
+
+=================  ==========================================================================================
+channel            message (JSON, ``v: 1``, epoch ms UTC)
+=================  ==========================================================================================
+``cc:alarms``      :mod:`datasources.sql.alarm_store` (``type: "alarm"``, ``event``, ``alarm: {...}``)
+``cc:workorders``  :mod:`datasources.sql.workorders` (``type: "workorder"``, ``event``, ``order: {...}``)
+``cc:engineers``   ``{"v": 1, "type": "engineer_position", "engineer_id", "lon", "lat", "ts_ms", "order_id",
+                   "station_id"}`` (WGS-84 degrees; :meth:`dashboard.web.operations.OpsService.report_position`)
+=================  ==========================================================================================
+
+and emits (one emit per message; a client in several of the target rooms receives it once):
+
+==================  =====================================================  =========================================
+Socket.IO event     payload                                                rooms
+==================  =====================================================  =========================================
+``alarm``           the message + ``"scopes": [rooms]``, ``"station"``     ``station:<id>``, ``city:<adcode>``,
+                                                                           ``province:<adcode>``, ``nation``
+``workorder``       the message + ``"scopes"``, ``"station"``              the station's rooms + ``engineer:<id>``
+                                                                           of the assignee
+``field_pool``      ``{"event", "order_id", "state", "ts_ms"}``            ``field`` (every field page: the grab pool
+                                                                           may have changed)
+``engineer_pos``    the position message + ``"scopes"``                    the rooms of the order's station
+``ops_resync``      ``{"ts_ms"}``                                          everyone, after a Redis reconnect (pages
+                                                                           reload their alarm / order snapshots)
+==================  =====================================================  =========================================
+
+``scopes`` lets a page that just changed scope drop a message meant for its previous one. Emits go to this process's
+clients only (``ignore_queue``): with a Socket.IO message queue every web process runs its own bridge.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any, Callable, Mapping
+
+
+from dashboard.live.subscription import run_subscription
+from datasources.bus.messages import ALARMS_CHANNEL, WORKORDERS_CHANNEL, now_ms
+
+log = logging.getLogger(__name__)
+
+ENGINEERS_CHANNEL = "cc:engineers"
+NAMESPACE = "/"
+FIELD_ROOM = "field"
+
+
+def engineer_room(engineer_id: str) -> str:
+    return f"engineer:{engineer_id}"
+
+
+class OpsBridge:
+    """Fan ``cc:alarms`` / ``cc:workorders`` / ``cc:engineers`` out to Socket.IO rooms (see the module docstring).
+
+    Args:
+        socketio: the app's ``flask_socketio.SocketIO``.
+        redis_url: the bus.
+        station_index: zero-argument callable returning ``{station_id: StationInfo}`` (``refresh`` keyword
+            accepted), used to find a station's region rooms.
+    """
+
+    def __init__(self, socketio, redis_url: str, station_index: Callable[..., Mapping[str, Any]]):
+        self.socketio = socketio
+        self.redis_url = redis_url
+        self._index = station_index
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.connected = False
+        self.messages = 0
+        self.dropped = 0
+        self.reconnects = 0
+
+    def start(self) -> "OpsBridge":
+        if self._thread and self._thread.is_alive():
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="cc-ops-bridge", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def status(self) -> dict:
+        return {"running": bool(self._thread and self._thread.is_alive()), "redis_connected": self.connected,
+                "messages": self.messages, "dropped": self.dropped, "reconnects": self.reconnects}
+
+    # ------------------------------------------------------------------ rooms
+    def _info(self, station_id: str):
+        info = self._index().get(station_id)
+        if info is None:
+            try:
+                info = self._index(refresh=True).get(station_id)
+            except TypeError:
+                info = None
+        return info
+
+    def station_rooms(self, station_id: str | None) -> list[str]:
+        """``station:<id>`` and the station's region rooms (``nation`` only when the station is unknown)."""
+        if not station_id:
+            return []
+        info = self._info(station_id)
+        return [f"station:{station_id}", *(info.rooms if info is not None else ("nation",))]
+
+    def station_brief(self, station_id: str | None) -> dict | None:
+        """``{id, name, name_en, lon, lat, province_adcode, city_adcode}`` of a station (WGS-84), for the page."""
+        info = self._info(station_id) if station_id else None
+        if info is None:
+            return None
+        return {"id": station_id, "name": info.name, "name_en": info.name_en or info.name, "lon": info.lon,
+                "lat": info.lat, "province_adcode": info.province_adcode, "city_adcode": info.city_adcode}
+
+    # ------------------------------------------------------------------ dispatching
+    def handle(self, channel: str, raw: Any) -> int:
+        """Route one bus message; returns the number of emits (0 when dropped)."""
+        try:
+            msg = json.loads(raw)
+            if not isinstance(msg, dict) or msg.get("v") != 1:
+                raise ValueError("not a version-1 object")
+        except (ValueError, TypeError) as exc:
+            self.dropped += 1
+            log.warning("ops bridge: dropped a malformed message on %s: %s", channel, exc)
+            return 0
+        self.messages += 1
+        if channel == ALARMS_CHANNEL:
+            alarm = msg.get("alarm") or {}
+            rooms = self.station_rooms(alarm.get("station_id"))
+            self._emit("alarm", {**msg, "scopes": rooms, "station": self.station_brief(alarm.get("station_id"))},
+                       rooms)
+            return 1
+        if channel == WORKORDERS_CHANNEL:
+            order = msg.get("order") or {}
+            rooms = self.station_rooms(order.get("station_id"))
+            targets = list(rooms)
+            if order.get("assignee_id"):
+                targets.append(engineer_room(order["assignee_id"]))
+            self._emit("workorder", {**msg, "scopes": rooms, "station": self.station_brief(order.get("station_id"))},
+                       targets)
+            self._emit("field_pool", {"event": msg.get("event"), "order_id": order.get("id"),
+                                      "state": order.get("state"), "ts_ms": msg.get("ts_ms")}, [FIELD_ROOM])
+            return 2
+        if channel == ENGINEERS_CHANNEL:
+            rooms = self.station_rooms(msg.get("station_id"))
+            if rooms:
+                self._emit("engineer_pos", {**msg, "scopes": rooms}, rooms)
+                return 1
+            return 0
+        return 0
+
+    def _emit(self, event: str, payload: dict, rooms: list[str]) -> None:
+        if rooms:
+            self.socketio.emit(event, payload, to=rooms, namespace=NAMESPACE, ignore_queue=True)
+
+    # ------------------------------------------------------------------ thread
+    def _run(self) -> None:
+        run_subscription(self, "ops bridge", self.redis_url, self._stop,
+                         subscribe=lambda pubsub: pubsub.subscribe(ALARMS_CHANNEL, WORKORDERS_CHANNEL,
+                                                                   ENGINEERS_CHANNEL),
+                         serve=self._serve)
+
+    def _serve(self, _client, pubsub, reconnected: bool) -> None:
+        if reconnected:  # events may have been missed: pages reload their snapshots
+            self.socketio.emit("ops_resync", {"ts_ms": now_ms()}, namespace=NAMESPACE, ignore_queue=True)
+        while not self._stop.is_set():
+            m = pubsub.get_message(timeout=0.5)
+            if m is None or m.get("type") != "message":
+                continue
+            ch = m["channel"].decode() if isinstance(m["channel"], bytes) else m["channel"]
+            try:
+                self.handle(ch, m["data"])
+            except Exception:  # noqa: BLE001 — one bad message never stops the bridge
+                log.exception("ops bridge: handling a message on %s failed", ch)

@@ -1,0 +1,1 @@
+"""The web process: app factory, HTTP API blueprints, the per-process services, the server entry."""

@@ -1,0 +1,159 @@
+"""Application factory: one Flask server carrying Dash, Flask-SocketIO, the HTTP API and the live bridge.
+
+Usage::
+
+    app, socketio = create_app()              # settings from the environment
+    socketio.run(app.server, port=8050)        # or dashboard.web.server.serve(settings)
+
+Environment (beyond :mod:`datasources.settings`):
+
+===================  =========================================================================  ========
+variable             meaning                                                                    default
+===================  =========================================================================  ========
+``CC_SOCKETIO_MQ``   Socket.IO message queue URL (e.g. ``redis://…/1``) when several web         unset
+                     processes serve one site; room joins then work whichever process answers
+``CC_FLUSH_MS``      longest coalescing window of the live bridge, ms (a burst flushes sooner)   300
+``CC_STALE_S``       a station without a reading for this long is shown offline, s              30
+``CC_PIPE_EMIT_S``   period of the live pipe-pressure deltas to city rooms (city_live), s       2
+``CC_FEED_HEARTBEAT_S`` period of the ``feed`` heartbeat (live / stale indicator), s             5
+``CC_PING_INTERVAL_S`` Socket.IO ping interval / ``CC_PING_TIMEOUT_S`` its timeout, s            25 / 20
+``CC_TRUSTED_PROXIES`` reverse-proxy hops whose ``X-Forwarded-For`` is trusted                  0
+===================  =========================================================================  ========
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+import dash
+import redis
+from flask import Flask
+from flask_socketio import SocketIO
+
+from dashboard.live import ops_sockets, sockets
+from dashboard.admin.devices import bp as admin_bp
+from dashboard.admin.users import bp as admin_users_bp
+from dashboard.web.api import bp as api_bp
+from dashboard.web.api_city import bp as city_api_bp
+from dashboard.web.api_ops import bp as ops_api_bp
+from dashboard.web.api_registry import bp as registry_api_bp
+from dashboard.auth.core import init_auth
+from dashboard.live.bridge import LiveBridge
+from dashboard.live.city_live import PipeEmitter
+from dashboard.web.context import AppContext, index_provider
+from dashboard.auth.csrf import install_csrf
+from dashboard.pages.field import init_field_app
+from dashboard.pages.layout import serve_layout
+from dashboard.auth.login import install_login_page
+from dashboard.auth.ratelimit import install_rate_limits
+from dashboard.auth.headers import install_proxy_fix, install_request_limits, install_security_headers
+from dashboard.pages.snapshot import snapshot_blueprint
+from dashboard.pages.wall import install_wall, register as register_wall
+from dashboard.web.operations import init_ops
+from dashboard.live.ops_bridge import OpsBridge
+from datasources.sim.cameras import cameras_blueprint
+from datasources.sql.db import make_engine
+from datasources.bus.redis_server import ensure_redis
+from datasources.settings import Settings, load_settings
+from i18n import t
+from layers import enterprise_heat
+from layers import regions as regions_layer
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+ASSETS_DIR = ROOT / "assets"
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        return float(raw) if raw else default
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name}={raw!r} is not a number") from exc
+
+
+def create_app(settings: Settings | None = None, engine=None, redis_url: str | None = None, *,
+               start_bridge: bool = True) -> tuple[dash.Dash, SocketIO]:
+    """Build the web application.
+
+    Args:
+        settings: resolved configuration (default :func:`load_settings`).
+        engine: SQLAlchemy engine (default ``make_engine(settings.database_url)``; the schema must exist — see
+            :func:`datasources.sql.db.migrate`).
+        redis_url: the bus (default ``settings.redis_url``; when both are unset a private Redis is started).
+        start_bridge: start the Redis → Socket.IO bridge thread (tests of the HTTP API alone may skip it).
+    Returns:
+        ``(dash_app, socketio)``; ``dash_app.server`` is the Flask app, whose ``extensions["cc"]`` is the
+        :class:`~dashboard.web.context.AppContext`.
+    """
+    settings = settings or load_settings()
+    engine = engine if engine is not None else make_engine(settings.database_url)
+    redis_url, embedded = ensure_redis(redis_url or settings.redis_url)
+    if embedded is not None:
+        log.info("REDIS_URL unset: started a private Redis at %s", redis_url)
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=1.0, socket_timeout=2.0)
+
+    server = Flask("dashboard")
+    install_proxy_fix(server)  # CC_TRUSTED_PROXIES: client addresses behind a reverse proxy (issue 10)
+    server.config["JSON_AS_ASCII"] = False
+    server.json.ensure_ascii = False
+    server.json.sort_keys = False
+
+    mq = os.environ.get("CC_SOCKETIO_MQ") or None
+    # Engine.IO's own defaults (25 s / 20 s): a browser whose main thread or network stalls for a few seconds on a
+    # loaded wall PC keeps its connection; frozen data is told by the feed heartbeat (dashboard.live.bridge), not by pings
+    socketio = SocketIO(server, async_mode="threading", message_queue=mq, cors_allowed_origins=None,
+                        ping_interval=_env_float("CC_PING_INTERVAL_S", 25.0),
+                        ping_timeout=_env_float("CC_PING_TIMEOUT_S", 20.0), logger=False, engineio_logger=False)
+
+    ctx = AppContext(settings=settings, engine=engine, redis_url=redis_url, redis=client, socketio=socketio,
+                     stale_after_s=_env_float("CC_STALE_S", 30.0), embedded_redis=embedded)
+    server.extensions["cc"] = ctx
+    init_auth(server, engine, data_dir=settings.data_dir)  # logins, roles, audit: before Dash (issue 4)
+    install_csrf(server)  # a token on every state-changing request (Dash sends it from the _csrf_token cookie)
+    install_login_page(server)
+    install_security_headers(server)  # clickjacking, CSP, nosniff (issue 10)
+    install_request_limits(server)  # request bodies up to the import limit (issue 10)
+    install_rate_limits(server, redis_url)  # sign-in attempts per client address (issue 10)
+    server.register_blueprint(api_bp)
+    server.register_blueprint(ops_api_bp)
+    server.register_blueprint(city_api_bp)  # drill-down figures, city layers, heat, search, import (issue 3)
+    server.register_blueprint(registry_api_bp)  # station / device registry (real sites)
+    server.register_blueprint(admin_bp)  # /admin/devices
+    server.register_blueprint(admin_users_bp)  # /admin/users, /admin/roster, /admin/audit (issue 9)
+    server.register_blueprint(snapshot_blueprint(settings.data_dir))  # /snapshots: the leaders' weekly report
+    server.register_blueprint(cameras_blueprint(engine))  # /cameras/<id>/stream.mjpg, snapshot.jpg
+    install_wall(server, engine)  # /wall: token sign-in of the read-only video wall (issue 9)
+    sockets.register(socketio, ctx)
+    ops_sockets.register(socketio, ctx)
+    init_ops(ctx)
+
+    app = dash.Dash(
+        __name__, server=server, assets_folder=str(ASSETS_DIR), title=t("app.title"), update_title=None,
+        external_scripts=["/i18n/catalog.js"], suppress_callback_exceptions=True, serve_locally=True,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    app.layout = serve_layout(ctx)
+
+    from callbacks import register_all  # noqa: PLC0415 — callbacks import layers/datasources only
+
+    register_all(app, ctx)
+    register_wall(app, ctx)  # the video wall's callbacks (ids wall-*)
+    init_field_app(server, ctx)  # the field page (phone): a second Dash app at /field/
+
+    # the region index takes ~20 s to build on first use (then cached on disk): never make a request wait for it
+    threading.Thread(target=regions_layer.warm_up, name="cc-regions-warm-up", daemon=True).start()
+    # the enterprise arrays (1,000,000 rows: 3–5 s) and the national heat surfaces, before anyone asks for them
+    threading.Thread(target=enterprise_heat.warm_up, args=(ctx.layer_ctx,), name="cc-heat-warm-up",
+                     daemon=True).start()
+
+    if start_bridge:
+        ctx.bridge = LiveBridge(socketio, redis_url, index_provider(ctx),
+                                flush_interval_s=_env_float("CC_FLUSH_MS", 300.0) / 1000.0,
+                                stale_after_s=ctx.stale_after_s).start()
+        ctx.ops_bridge = OpsBridge(socketio, redis_url, ctx.station_index).start()
+        ctx.pipe_emitter = PipeEmitter(socketio, ctx, interval_s=_env_float("CC_PIPE_EMIT_S", 2.0)).start()
+    return app, socketio

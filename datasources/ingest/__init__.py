@@ -1,0 +1,1 @@
+"""Getting data in: file importers (CSV / XLSX / GeoJSON) and the station and device registry."""

@@ -1,0 +1,1 @@
+"""The demo: simulated fleet on real Modbus TCP servers, demo city layers, demo history, camera streams."""

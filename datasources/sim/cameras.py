@@ -1,0 +1,262 @@
+"""Camera video for the demo: a real MJPEG stream per camera, generated on the server.
+
+``GET /cameras/<id>/stream.mjpg`` answers ``multipart/x-mixed-replace; boundary=ccframe`` — the format IP cameras
+serve and every browser plays in a plain ``<img src=...>`` — with a new JPEG frame every ``1/fps`` seconds (default
+3 fps): a dark test scene with a moving scan bar, the camera's name, id and the current time (China Standard Time),
+so an operator sees at a glance that the picture is live. ``GET /cameras/<id>/snapshot.jpg`` answers one frame.
+
+* Unknown camera → HTTP 404 (JSON error).
+* Offline camera (``cameras.status = 'offline'``) → HTTP 503 with ``Retry-After: 30`` and one JPEG "no signal" frame
+  as the body (browsers show an image body whatever the status, so the video tile shows why it is dark).
+* ``?frames=N`` (1–10,000) ends a stream after N frames (tests, thumbnails); without it the stream runs until the
+  client disconnects (the WSGI server then closes the generator).
+
+Frames are shared: N viewers of one camera (a video wall) cost one rendering per tick (a per-camera cache keyed by
+the tick number). Rendering: Pillow (``ImageDraw`` + JPEG encoder), 640 × 360, quality 70: ~5 ms and ~25 kB per
+frame. Chinese names need a CJK font: ``$CC_CAMERA_FONT`` or the first of :data:`FONT_CANDIDATES` found; without one
+the English name is drawn.
+
+Wiring (app factory)::
+
+    from datasources.sim.cameras import cameras_blueprint
+    server.register_blueprint(cameras_blueprint(engine))
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Callable, Iterator
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from datasources.sql.city_models import Camera
+
+__all__ = ["BOUNDARY", "FONT_CANDIDATES", "CameraInfo", "FrameSource", "cameras_blueprint", "mjpeg_part",
+           "render_frame"]
+
+BOUNDARY = "ccframe"
+FRAME_SIZE = (640, 360)
+JPEG_QUALITY = 70
+DEFAULT_FPS = 3.0
+MAX_FPS = 10.0
+CST = timezone(timedelta(hours=8))
+FONT_CANDIDATES = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/System/Library/Fonts/PingFang.ttc",
+    "C:/Windows/Fonts/msyh.ttc",
+)
+
+
+@dataclass(frozen=True)
+class CameraInfo:
+    """What a frame shows of a camera."""
+
+    camera_id: str
+    name: str
+    name_en: str
+    status: str
+    station_id: str | None = None
+
+
+@lru_cache(maxsize=8)
+def _font(size: int):
+    from PIL import ImageFont  # noqa: PLC0415
+
+    for path in (os.environ.get("CC_CAMERA_FONT"), *FONT_CANDIDATES):
+        if path and os.path.exists(path):
+            try:
+                return ImageFont.truetype(path, size), True
+            except OSError:
+                continue
+    return ImageFont.load_default(size), False
+
+
+def render_frame(cam: CameraInfo, now: datetime | None = None, tick: int = 0, size: tuple[int, int] = FRAME_SIZE,
+                 quality: int = JPEG_QUALITY) -> bytes:
+    """One JPEG frame for ``cam``.
+
+    Args:
+        now: the time printed (default: now, shown in China Standard Time, UTC+8).
+        tick: frame counter (moves the scan bar; frames of successive ticks differ even within a second).
+        size: ``(width, height)`` px.
+        quality: JPEG quality 1–95.
+    Returns:
+        JPEG bytes (baseline, RGB).
+    Raises:
+        ImportError: Pillow missing.
+    """
+    from PIL import Image, ImageDraw  # noqa: PLC0415
+
+    w, h = size
+    now = (now or datetime.now(timezone.utc)).astimezone(CST)
+    online = cam.status == "online"
+    img = Image.new("RGB", size, (12, 20, 30) if online else (28, 10, 14))
+    d = ImageDraw.Draw(img)
+    if online:
+        # a calm synthetic scene: horizon, floor grid, a moving scan bar
+        horizon = int(h * 0.55)
+        d.rectangle([0, horizon, w, h], fill=(18, 32, 44))
+        for k in range(-8, 9):
+            d.line([(w / 2 + k * 30, horizon), (w / 2 + k * 120, h)], fill=(30, 60, 80))
+        for k in range(1, 7):
+            y = horizon + (h - horizon) * (k / 7) ** 1.6
+            d.line([(0, y), (w, y)], fill=(30, 60, 80))
+        x = int((tick * 23) % (w + 80)) - 40
+        d.rectangle([x, 0, x + 6, h], fill=(40, 140, 190))
+        r = 18 + 6 * math.sin(tick / 3)
+        cx, cy = w * 0.75, h * 0.35
+        d.ellipse([cx - r, cy - r, cx + r, cy + r], outline=(95, 227, 255), width=3)
+    big, cjk = _font(max(14, h // 14))
+    small, _ = _font(max(11, h // 22))
+    name = cam.name if cjk or cam.name.isascii() else (cam.name_en or cam.camera_id)
+    d.rectangle([0, 0, w, h // 7], fill=(0, 0, 0))
+    d.text((12, 6), name, font=big, fill=(235, 242, 250))
+    stamp = now.strftime("%Y-%m-%d %H:%M:%S") + " CST"
+    d.text((12, h - h // 10), f"{cam.camera_id}   {stamp}", font=small, fill=(200, 220, 235))
+    if online:
+        d.ellipse([w - 70, 12, w - 58, 24], fill=(255, 59, 78) if tick % 2 == 0 else (120, 30, 40))
+        d.text((w - 52, 8), "LIVE", font=small, fill=(235, 242, 250))
+    else:
+        msg = "信号中断 NO SIGNAL" if cjk else "NO SIGNAL"
+        box = d.textbbox((0, 0), msg, font=big)
+        d.text(((w - (box[2] - box[0])) / 2, (h - (box[3] - box[1])) / 2), msg, font=big, fill=(255, 120, 130))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=int(quality), optimize=False)
+    return buf.getvalue()
+
+
+def mjpeg_part(jpeg: bytes, boundary: str = BOUNDARY) -> bytes:
+    """One part of a ``multipart/x-mixed-replace`` stream: boundary line, headers, the JPEG, CRLF."""
+    return (f"--{boundary}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode("ascii")
+            + jpeg + b"\r\n")
+
+
+class FrameSource:
+    """Renders and shares frames: one rendering per camera per tick whatever the number of viewers.
+
+    Args:
+        fps: frames per second (clamped to 0.2–:data:`MAX_FPS`).
+        clock: ``time.time``-like function (seconds).
+    """
+
+    def __init__(self, fps: float = DEFAULT_FPS, clock: Callable[[], float] = time.time):
+        self.fps = min(MAX_FPS, max(0.2, float(fps)))
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[int, bytes]] = {}
+
+    def tick(self) -> int:
+        """Current tick number (``floor(now × fps)``)."""
+        return int(self.clock() * self.fps)
+
+    def frame(self, cam: CameraInfo, tick: int | None = None) -> bytes:
+        """The JPEG of ``cam`` for ``tick`` (default: now), rendered once and shared."""
+        tick = self.tick() if tick is None else tick
+        with self._lock:
+            hit = self._cache.get(cam.camera_id)
+            if hit and hit[0] == tick:
+                return hit[1]
+        jpeg = render_frame(cam, datetime.fromtimestamp(tick / self.fps, timezone.utc), tick)
+        with self._lock:
+            self._cache[cam.camera_id] = (tick, jpeg)
+        return jpeg
+
+    def stream(self, cam: CameraInfo, frames: int | None = None) -> Iterator[bytes]:
+        """Multipart parts (:func:`mjpeg_part`), one per tick, pacing itself to ``fps``; ``frames`` limits the count."""
+        sent = 0
+        last = None
+        while frames is None or sent < frames:
+            tick = self.tick()
+            if tick == last:
+                time.sleep(max(0.005, (tick + 1) / self.fps - self.clock()))
+                continue
+            last = tick
+            yield mjpeg_part(self.frame(cam, tick))
+            sent += 1
+
+
+def _load_camera(engine: Engine, camera_id: str) -> CameraInfo | None:
+    with Session(engine) as s:
+        row = s.get(Camera, camera_id)
+        if row is None:
+            return None
+        return CameraInfo(row.camera_id, row.name, row.name_en or "", row.status, row.station_id)
+
+
+def cameras_blueprint(engine: Engine, fps: float = DEFAULT_FPS, url_prefix: str = "/cameras",
+                      cache_s: float = 10.0):
+    """A Flask blueprint serving ``<url_prefix>/<id>/stream.mjpg`` and ``<url_prefix>/<id>/snapshot.jpg``.
+
+    Args:
+        engine: database with the ``cameras`` table (camera rows are cached ``cache_s`` seconds).
+        fps: frame rate of the streams (0.2–10).
+    Returns:
+        ``flask.Blueprint`` named ``cameras``. Authentication: the app's global login check applies (the routes are
+        not public); register it before or after auth, it adds no exemption.
+    """
+    from flask import Blueprint, Response, jsonify, request, stream_with_context  # noqa: PLC0415
+
+    bp = Blueprint("cameras", __name__, url_prefix=url_prefix)
+    source = FrameSource(fps)
+    cache: dict[str, tuple[float, CameraInfo | None]] = {}
+    lock = threading.Lock()
+
+    def camera(camera_id: str) -> CameraInfo | None:
+        now = time.monotonic()
+        with lock:
+            hit = cache.get(camera_id)
+            if hit and now - hit[0] < cache_s:
+                return hit[1]
+        info = _load_camera(engine, camera_id) if len(camera_id) <= 32 else None
+        with lock:
+            cache[camera_id] = (now, info)
+            if len(cache) > 10_000:
+                cache.clear()
+        return info
+
+    def not_found(camera_id: str):
+        return jsonify({"error": "unknown camera", "camera_id": camera_id[:64]}), 404
+
+    def offline(cam: CameraInfo) -> Response:
+        body = render_frame(cam, tick=0)
+        return Response(body, status=503, mimetype="image/jpeg",
+                        headers={"Retry-After": "30", "Cache-Control": "no-store", "X-Camera-Status": cam.status})
+
+    @bp.get("/<camera_id>/snapshot.jpg")
+    def snapshot(camera_id: str):
+        """One JPEG frame (200), the offline placeholder (503) or 404."""
+        cam = camera(camera_id)
+        if cam is None:
+            return not_found(camera_id)
+        if cam.status != "online":
+            return offline(cam)
+        return Response(source.frame(cam), mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @bp.get("/<camera_id>/stream.mjpg")
+    def stream(camera_id: str):
+        """``multipart/x-mixed-replace`` JPEG stream (200), the offline placeholder (503), 404, or 400 (bad frames)."""
+        cam = camera(camera_id)
+        if cam is None:
+            return not_found(camera_id)
+        if cam.status != "online":
+            return offline(cam)
+        frames = request.args.get("frames", type=int)
+        if frames is not None and not 1 <= frames <= 10_000:
+            return jsonify({"error": "frames must be within 1..10000"}), 400
+        return Response(stream_with_context(source.stream(cam, frames)),
+                        content_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                        headers={"Cache-Control": "no-store, no-cache, must-revalidate", "Pragma": "no-cache",
+                                 "X-Accel-Buffering": "no"})
+
+    return bp

@@ -1,0 +1,1 @@
+"""SQL: engine and migrations, models, and the stores / queries of each domain."""

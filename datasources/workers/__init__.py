@@ -1,0 +1,1 @@
+"""Background workers on the readings stream (alarm engine, recorder) and outbound notifications."""
