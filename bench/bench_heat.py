@@ -1,6 +1,6 @@
 """Benchmark: heat surfaces of 1,000,000 enterprises — national view and one city (Shanghai), cold and cached.
 
-The enterprises are the demo generator's (:func:`datasources.sim.demo_city.generate_enterprises`: clustered in cities,
+The enterprises are the demo generator's (:func:`datasources.sim.demo_enterprises.generate_enterprises`: clustered in cities,
 weighted by city size) — or, with ``--db URL``, loaded from a seeded database the way the web layer loads them
 (:func:`layers.enterprise_heat.load_points`). Printed: load / index build times, and per view the time to render a
 surface (histogram + smoothing + colour + PNG) cold and from the memo, image size and PNG bytes.
@@ -38,7 +38,7 @@ def _points(args):
         reg, op, cap, tax, reg_city, op_city = pts.reg, pts.op, pts.capital, pts.tax, pts.reg_city, pts.op_city
         src = f"loaded from {args.db}"
     else:
-        from datasources.sim.demo_city import generate_enterprises  # noqa: PLC0415
+        from datasources.sim.demo_enterprises import generate_enterprises  # noqa: PLC0415
 
         e = generate_enterprises(args.n, seed=42)
         reg, op, cap, tax = e.reg, e.op, e.capital, e.tax

@@ -2,7 +2,7 @@
 to 2.7 GB").
 
 Generates realistic enterprises (the heat layer's volume: ~1,000,000 nationwide;
-:func:`datasources.sim.demo_city.generate_enterprises`) as a CSV of ``--rows`` rows and an XLSX of ``--xlsx-rows`` rows,
+:func:`datasources.sim.demo_enterprises.generate_enterprises`) as a CSV of ``--rows`` rows and an XLSX of ``--xlsx-rows`` rows,
 then imports each file into a fresh database **in a child process** through the code path of
 ``POST /api/import/<layer>``, and prints per run: the child's RSS before the import, its peak during the import
 (``VmHWM`` after resetting it, Linux; else ``ru_maxrss``) and the process's overall ``ru_maxrss``, wall time and
@@ -45,7 +45,7 @@ HEADER = ["enterprise_id", "name", "name_en", "industry", "registered_capital_wa
 
 
 def _rows(n: int):
-    from datasources.sim.demo_city import generate_enterprises  # noqa: PLC0415
+    from datasources.sim.demo_enterprises import generate_enterprises  # noqa: PLC0415
 
     e = generate_enterprises(n, seed=42)
     reg = e.reg.round(6).tolist()

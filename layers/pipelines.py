@@ -10,7 +10,7 @@ enterprise_id, length_m, city_adcode, tooltip`` and drawing hints ``_color``, ``
 Live pressure: the ``pressure_mpa`` value (the name the station flow meter uses for its header pressure) of the
 hash ``cc:latest:<sensor_device_id>`` (:func:`datasources.bus.messages.parse_latest`). A compressed-air line's sensor is its
 station's flow meter ``<station>-FM``; underground sensors are ``PS-<city>-<n>``
-(:func:`datasources.sim.demo_city.publish_pipe_sensors` simulates them).
+(:func:`datasources.sim.pipe_sensors.publish_pipe_sensors` simulates them).
 
 ``status``: ``low`` — the alarm highlight: the segment's sensor has an active alarm of the alarm engine (the only
 judge: rule ``pipe_pressure_low`` on the sensor, whose threshold is the pipe's ``low_pressure_mpa``, default

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from datasources.bus.messages import write_cycle
 from datasources.sql.db import make_engine, migrate
-from datasources.sim.demo_city import publish_pipe_sensors, seed_city_layers
+from datasources.sim.demo_city import seed_city_layers
+from datasources.sim.pipe_sensors import publish_pipe_sensors
 from datasources.sim.fleet import generate_fleet
 from datasources.sql.repository import save_fleet
 from tests.browser_support import ROOT, COUNT_JS, _shared_chromium, new_page, reading_for, start_web_stack

@@ -19,7 +19,8 @@ import pytest
 
 from datasources.bus.messages import now_ms
 from datasources.sql.db import make_engine, migrate
-from datasources.sim.demo_city import publish_pipe_sensors, seed_city_layers
+from datasources.sim.demo_city import seed_city_layers
+from datasources.sim.pipe_sensors import publish_pipe_sensors
 from datasources.sql.repository import save_fleet
 from tests.browser_support import build_fleet, reading_for, start_web_stack
 

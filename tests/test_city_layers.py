@@ -274,7 +274,7 @@ def test_seeding_again_skips_what_exists(seeded):
 
 
 def test_simulated_pipe_sensors_feed_the_layer(seeded, redis_client):
-    from datasources.sim.demo_city import pipe_sensor_values, publish_pipe_sensors
+    from datasources.sim.pipe_sensors import pipe_sensor_values, publish_pipe_sensors
 
     engine, _ = seeded
     now = now_ms()
@@ -299,7 +299,7 @@ def test_pipe_alarm_status_follows_the_engine_and_the_station_is_coloured(seeded
     an active alarm of any rule colours its station."""
     from datasources.sql.alarm_store import apply_transitions
     from datasources.bus.messages import DeviceReading, StationReading, StationSummary
-    from datasources.sim.demo_city import attach_pipe_sensors
+    from datasources.sim.pipe_sensors import attach_pipe_sensors
     from datasources.sql.models import Device
     from layers import stations as stations_layer
     from ops.alarm_rules import Evaluator, load_rules

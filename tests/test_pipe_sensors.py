@@ -198,7 +198,7 @@ def test_pipe_sensor_read_by_the_poller_and_pipe_leak_alarm_through_the_engine(d
 
 def test_attach_pipe_sensors_makes_devices_on_the_nearest_station(db):
     from datasources.sql.city_models import Pipeline  # noqa: PLC0415
-    from datasources.sim.demo_city import attach_pipe_sensors, pipe_sensor_setpoints  # noqa: PLC0415
+    from datasources.sim.pipe_sensors import attach_pipe_sensors, pipe_sensor_setpoints  # noqa: PLC0415
     from datasources.sql.models import Device  # noqa: PLC0415
     from datasources.sql.repository import save_fleet  # noqa: PLC0415
 

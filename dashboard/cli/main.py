@@ -109,8 +109,8 @@ RUN_ENTERPRISES = 200_000
 def _seed_city(engine, fleet, seed: int, enterprises: int | None, shops: int | None) -> None:
     """Demo data of the city layers (cameras, pipelines, shops, parks, buildings, enterprises, staff, partners);
     groups already in the database are kept (:func:`datasources.sim.demo_city.seed_city_layers`)."""
-    from datasources.sim.demo_city import (DEFAULT_ENTERPRISES, N_SHOPS, attach_pipe_sensors,  # noqa: PLC0415
-                                       seed_city_layers)
+    from datasources.sim.demo_city import DEFAULT_ENTERPRISES, N_SHOPS, seed_city_layers  # noqa: PLC0415
+    from datasources.sim.pipe_sensors import attach_pipe_sensors  # noqa: PLC0415
 
     t0 = time.monotonic()
     written = seed_city_layers(engine, fleet, seed=seed,
@@ -150,7 +150,7 @@ def cmd_sim(settings, args) -> int:
     stations = [s for s in fleet if s.simulated]  # a registered (real) site is never simulated
     log.info("simulating %d stations (%d registered sites left to the field)", len(stations),
              len(fleet) - len(stations))
-    from datasources.sim.demo_city import pipe_sensor_setpoints  # noqa: PLC0415
+    from datasources.sim.pipe_sensors import pipe_sensor_setpoints  # noqa: PLC0415
 
     setpoints = pipe_sensor_setpoints(_engine(settings))  # each demo pipe's nominal and alarm threshold, MPa
     asyncio.run(run_simulator(stations, seed=settings.seed, tick_s=args.tick, redis_url=settings.redis_url,

@@ -3,7 +3,7 @@
 Every ``interval_s`` (default 2 s, ``CC_PIPE_EMIT_S``) it looks at the Socket.IO rooms ``city:<adcode>`` this
 process has members in, reads the pressure sensors of those cities' pipes from ``cc:latest:<sensor>``
 (:func:`layers.pipelines.live_pressures`; the underground sensors are written by
-:func:`datasources.sim.demo_city.publish_pipe_sensors`, the compressed-air lines read their station's flow meter) and
+:func:`datasources.sim.pipe_sensors.publish_pipe_sensors`, the compressed-air lines read their station's flow meter) and
 emits, to each room, the pipes whose status or pressure changed since the last emission:
 
 =================  ===================================================================================  ==========

@@ -492,7 +492,7 @@ class FleetSimulator:
 
     def set_pipe_setpoints(self, setpoints: dict[str, tuple[float, float | None]]) -> int:
         """Give served pipe sensors their pipe's ``(nominal_pressure_mpa, low_pressure_mpa)`` (MPa gauge; e.g.
-        :func:`datasources.sim.demo_city.pipe_sensor_setpoints`); ids the simulator does not serve are skipped.
+        :func:`datasources.sim.pipe_sensors.pipe_sensor_setpoints`); ids the simulator does not serve are skipped.
 
         Returns:
             number of sensors configured.
@@ -619,7 +619,7 @@ async def run_simulator(stations: Sequence[StationSpec], seed: int = 42, tick_s:
         stations, seed, tick_s, profiles: as :class:`FleetSimulator`; further keyword arguments go to it too.
         redis_url: when given, also apply commands of ``cc:sim:control`` (:meth:`FleetSimulator.listen_control`).
         pipe_setpoints: ``{sensor: (nominal MPa, low MPa)}`` for the served pipe sensors
-            (:meth:`FleetSimulator.set_pipe_setpoints`; e.g. :func:`datasources.sim.demo_city.pipe_sensor_setpoints`).
+            (:meth:`FleetSimulator.set_pipe_setpoints`; e.g. :func:`datasources.sim.pipe_sensors.pipe_sensor_setpoints`).
     """
     sim = FleetSimulator(stations, profiles=profiles, seed=seed, tick_s=tick_s, **kwargs)
     if pipe_setpoints:
