@@ -15,22 +15,48 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
-from dash import ALL, Input, Output, State, ctx as dash_ctx, html, no_update
+from dash import ALL, Input, Output, State, ctx as dash_ctx, dcc, html, no_update
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard.pages.energy import (DEFAULT_GRANULARITY, DEFAULT_RANGE, GRANULARITIES, RANGES, base_layout,
-                                     empty_figure, energy_graph, granularity_options, range_options)
 from datasources.sql.energy_models import DEVICE_TABLES
 from datasources.sql.energy_store import compressor_kpis, ratio_trend
 from i18n import t
 from ops.energy import CST, bucket_start, load_ratio, next_bucket
+from ops.energy_periods import (DEFAULT_GRANULARITY, DEFAULT_RANGE, GRANULARITIES, RANGES, granularity_options,
+                                range_options)
 
 log = logging.getLogger(__name__)
 
 COLORS = {"current": "#2bd3ff", "prev": "#f2a93b", "yoy": "#b18cff"}
 _FMT = {"hour": "%m-%d %H:00", "day": "%Y-%m-%d", "week": "%Y-%m-%d", "month": "%Y-%m"}
+
+
+def energy_graph(graph_id: str, figure: dict[str, Any]) -> dcc.Graph:
+    """The chart ``graph_id`` (``energy-graph`` / ``energy-dev-graph``) drawing ``figure``, for its slot."""
+    return dcc.Graph(id=graph_id, className="cc-en-graph", figure=figure, style={"height": "100%"},
+                     config={"displayModeBar": False, "responsive": True})
+
+
+def empty_figure(message: str) -> dict[str, Any]:
+    """A blank dark figure carrying ``message`` (no data, nothing chosen yet)."""
+    return {"data": [], "layout": {
+        **base_layout(), "xaxis": {"visible": False}, "yaxis": {"visible": False},
+        "annotations": [{"text": message, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
+                         "font": {"size": 14, "color": "#8aa0b6"}}] if message else []}}
+
+
+def base_layout() -> dict[str, Any]:
+    """The app's dark chart theme: transparent paper and plot, light text, thin blue grid."""
+    return {"paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+            "font": {"color": "#dbe7f3", "size": 12,
+                     "family": "Noto Sans CJK SC, Liberation Sans, Arial, sans-serif"},
+            "margin": {"l": 46, "r": 12, "t": 30, "b": 34}, "hovermode": "x unified",
+            "hoverlabel": {"bgcolor": "#071322", "bordercolor": "#1f4a6e", "font": {"color": "#dbe7f3"}},
+            "legend": {"orientation": "h", "x": 0, "y": 1.12, "xanchor": "left", "font": {"size": 11},
+                       "bgcolor": "rgba(0,0,0,0)"}}
 
 
 def period_bounds(days: int, granularity: str, now_s: float | None = None) -> tuple[datetime, datetime]:

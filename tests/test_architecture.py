@@ -37,7 +37,7 @@ def _contracts() -> dict[str, str]:
 
 def _lint_imports(*args: str) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("lint-imports")
-    return subprocess.run([str(exe), "--config", str(CONFIG), "--no-cache", *args], cwd=ROOT,
+    return subprocess.run([str(exe), str(CONFIG), "--no-cache", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=240)
 
 
@@ -66,7 +66,7 @@ def test_a_breaking_import_fails_the_check(tmp_path):
     (tmp_path / "geo" / "bad.py").write_text("import dashboard\n")
     exe = Path(sys.executable).with_name("lint-imports")
     env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([str(exe), "--config", str(CONFIG), "--no-cache", "--contract", "layers"],
+    result = subprocess.run([str(exe), str(CONFIG), "--no-cache", "--contract", "layers"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode != 0, result.stdout
     assert "geo.bad -> dashboard" in result.stdout

@@ -5,17 +5,10 @@ efficiency table. Filled by :mod:`callbacks.energy`; styled by ``assets/cc_energ
 """
 from __future__ import annotations
 
-from typing import Any
-
 from dash import dcc, html
 
-from i18n import t
+from ops.energy_periods import DEFAULT_GRANULARITY, DEFAULT_RANGE, granularity_options, range_options
 
-#: range choices of the energy tab, days
-RANGES = (7, 30, 90, 365)
-DEFAULT_RANGE = 30
-GRANULARITIES = ("hour", "day", "week", "month")
-DEFAULT_GRANULARITY = "day"
 #: KPI tiles: (element id suffix, label key, unit)
 KPI_TILES = (("ratio", "energy.ratio", "m³/kWh"), ("sp", "energy.sp", "kW/(m³/min)"),
              ("load", "energy.load", "%"), ("unloaded", "energy.unloaded", "kWh"))
@@ -29,16 +22,6 @@ def _tile(T, suffix: str, key: str, unit: str) -> html.Div:
                                                       html.Span(unit, className="cc-en-kpi-unit")]),
         html.Div("", id=f"energy-kpi-{suffix}-sub", className="cc-en-kpi-sub"),
     ])
-
-
-def range_options(lang: str) -> list[dict]:
-    """Options of the range picker (plain text labels: re-rendered on a language switch by :mod:`callbacks.energy`;
-    i18n spans inside options would not be in the layout tree the clientside translation patches)."""
-    return [{"label": t(f"energy.r{d}", lang), "value": d} for d in RANGES]
-
-
-def granularity_options(lang: str) -> list[dict]:
-    return [{"label": t(f"energy.g_{g}", lang), "value": g} for g in GRANULARITIES]
 
 
 def energy_pane(T) -> html.Div:
@@ -87,27 +70,3 @@ def site_tabs(T, device_children: list) -> list:
         energy_pane(T),
     ]
 
-
-def energy_graph(graph_id: str, figure: dict[str, Any]) -> dcc.Graph:
-    """The chart ``graph_id`` (``energy-graph`` / ``energy-dev-graph``) drawing ``figure``, for its slot."""
-    return dcc.Graph(id=graph_id, className="cc-en-graph", figure=figure, style={"height": "100%"},
-                     config={"displayModeBar": False, "responsive": True})
-
-
-def empty_figure(message: str) -> dict[str, Any]:
-    """A blank dark figure carrying ``message`` (no data, nothing chosen yet)."""
-    return {"data": [], "layout": {
-        **base_layout(), "xaxis": {"visible": False}, "yaxis": {"visible": False},
-        "annotations": [{"text": message, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
-                         "font": {"size": 14, "color": "#8aa0b6"}}] if message else []}}
-
-
-def base_layout() -> dict[str, Any]:
-    """The app's dark chart theme: transparent paper and plot, light text, thin blue grid."""
-    return {"paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
-            "font": {"color": "#dbe7f3", "size": 12,
-                     "family": "Noto Sans CJK SC, Liberation Sans, Arial, sans-serif"},
-            "margin": {"l": 46, "r": 12, "t": 30, "b": 34}, "hovermode": "x unified",
-            "hoverlabel": {"bgcolor": "#071322", "bordercolor": "#1f4a6e", "font": {"color": "#dbe7f3"}},
-            "legend": {"orientation": "h", "x": 0, "y": 1.12, "xanchor": "left", "font": {"size": 11},
-                       "bgcolor": "rgba(0,0,0,0)"}}
