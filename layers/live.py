@@ -164,8 +164,8 @@ def effective_state(info: StationInfo | None, summary: Mapping | None, now_ms: i
 
 def read_alarm_severities(engine, station_ids: Iterable[str] | None = None) -> dict[str, int]:
     """``{station_id: worst severity (1 = I critical … 4 = IV minor)}`` of the stations with an active alarm;
-    see :func:`datasources.workers.alarm_engine.active_severities` (SQL, the source of truth)."""
-    from datasources.workers.alarm_engine import active_severities  # noqa: PLC0415
+    see :func:`datasources.sql.alarm_stats.active_severities` (SQL, the source of truth)."""
+    from datasources.sql.alarm_stats import active_severities  # noqa: PLC0415
 
     return active_severities(engine, station_ids)
 

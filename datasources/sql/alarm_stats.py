@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from datasources.sql.alarm_models import Alarm
@@ -75,3 +75,24 @@ def alarm_statistics(engine: Engine, since_ms: int, until_ms: int, station_ids: 
                      region_of: Callable[[str], str | None] = lambda sid: sid) -> dict[str, Any]:
     """:func:`summarize` of :func:`alarm_rows` (see both)."""
     return summarize(alarm_rows(engine, since_ms, until_ms, station_ids), since_ms, until_ms, region_of)
+
+
+def active_severities(engine: Engine, station_ids: Iterable[str] | None = None) -> dict[str, int]:
+    """``{station_id: worst severity}`` (1 = I critical … 4 = IV minor, seed 002 §7.2.5.1) over the alarms whose
+    condition is active and that are not closed — any rule. A cleared alarm (waiting for acknowledgement or
+    closing) does not count. ``station_ids`` ``None`` = all stations. One SQL query (the source of truth that the
+    alarm engine caches in ``cc:station_alarm_severity`` and the map's read side queries).
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: database unreachable.
+    """
+    q = (select(Alarm.station_id, func.min(Alarm.severity)).where(Alarm.active.is_(True), Alarm.state != "closed")
+         .group_by(Alarm.station_id))
+    if station_ids is not None:
+        ids = list(station_ids)
+        if not ids:
+            return {}
+        q = q.where(Alarm.station_id.in_(ids))
+    with engine.connect() as conn:
+        return {sid: int(sev) for sid, sev in conn.execute(q)}
+
