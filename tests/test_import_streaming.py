@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from datasources.ingest import importers
+from datasources.ingest import importers, readers
 from datasources.sql.city_models import Pipeline, Shop
 from datasources.sql.db import make_engine, migrate
 from datasources.ingest.importers import IMPORT_BATCH_ROWS, MAX_ERRORS, import_file
@@ -130,7 +130,7 @@ def test_many_bad_rows_report_the_first_max_errors_in_row_order_and_the_total(en
 
 
 def test_a_file_level_error_is_kept_when_the_error_list_is_full(engine, monkeypatch):
-    monkeypatch.setattr(importers, "MAX_ROWS", MAX_ERRORS + 10)
+    monkeypatch.setattr(readers, "MAX_ROWS", MAX_ERRORS + 10)
     monkeypatch.setattr(importers, "IMPORT_BATCH_ROWS", 50)
     n = MAX_ERRORS + 20
     rep = import_file(engine, "shops", _shops(n, bad={ln: "x" for ln in range(2, n + 2)}), filename="f.csv",
@@ -182,10 +182,10 @@ def test_geojson_keeps_its_own_size_limit_and_file_limits_are_row_zero(engine, m
          "properties": {"pipeline_id": "P1", "kind": "underground", "medium": "water", "name": "P1",
                         "nominal_pressure_mpa": 0.35}}]}
     body = json.dumps(fc).encode()
-    monkeypatch.setattr(importers, "MAX_GEOJSON_BYTES", len(body) - 1)
+    monkeypatch.setattr(readers, "MAX_GEOJSON_BYTES", len(body) - 1)
     rep = import_file(engine, "pipelines", body, filename="p.geojson", actor="a", role="admin")
     assert not rep.ok and rep.errors[0].row == 0 and "GeoJSON" in rep.errors[0].message
-    monkeypatch.setattr(importers, "MAX_GEOJSON_BYTES", len(body))
+    monkeypatch.setattr(readers, "MAX_GEOJSON_BYTES", len(body))
     rep = import_file(engine, "pipelines", body, filename="p.geojson", actor="a", role="admin")
     assert rep.ok, rep.errors
     monkeypatch.setattr(importers, "MAX_BYTES", 100)

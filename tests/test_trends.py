@@ -162,8 +162,9 @@ def test_bad_arguments_raise(engine):
         ratio_trend(engine, "nation", cst(2026, 1, 1), cst(2026, 1, 2), "minute")
     with pytest.raises(ValueError, match="6 digits"):
         Scope.parse("province:32")
-    assert Scope.parse("320000") == Scope("province", "320000") and Scope.parse("320100") == Scope("city", "320100")
-    assert str(Scope.parse("ST00001")) == "station:ST00001"
+    assert (Scope.parse("320000", shorthand=True) == Scope("province", "320000")
+            and Scope.parse("320100", shorthand=True) == Scope("city", "320100"))
+    assert str(Scope.parse("ST00001", shorthand=True)) == "station:ST00001"
 
 
 def test_ranking_best_to_worst(engine):

@@ -29,6 +29,7 @@ from sqlalchemy import Engine, case, func, select
 
 from datasources.sql.energy_models import DEVICE_TABLES, STATION_TABLES
 from datasources.sql.models import Device, Station
+from geo.scope import Scope
 from ops.energy import (CST, ILLUSTRATIVE_GB19153_TABLE, Degradation, GradeLimits, GradeResult, air_to_power_ratio,
                         bucket_start, grade_compressor, load_ratio, next_bucket, ratio_degradation, shift_years,
                         specific_power_from_ratio)
@@ -116,43 +117,8 @@ def write_rollups(conn, level: str, granularity: str, rows: Sequence[tuple], ups
 
 
 # ------------------------------------------------------------------------------------------------------- scopes
-
-@dataclass(frozen=True)
-class Scope:
-    """Where a query looks: ``level`` ``nation`` | ``province`` | ``city`` | ``station`` and its ``code``
-    (6-digit adcode, station id, ``None`` for the nation)."""
-
-    level: str
-    code: str | None = None
-
-    @classmethod
-    def parse(cls, scope: "str | Scope") -> "Scope":
-        """``"nation"``, ``"province:320000"``, ``"city:320100"``, ``"station:ST00001"``, a bare adcode
-        (``xx0000`` province, ``xxxx00`` city) or a bare station id.
-
-        Raises:
-            ValueError: empty scope, unknown level, or an adcode that is not 6 digits.
-        """
-        if isinstance(scope, Scope):
-            return scope
-        if not scope or not isinstance(scope, str):
-            raise ValueError("scope must be a non-empty string such as 'nation' or 'province:320000'")
-        if scope == "nation":
-            return cls("nation")
-        if ":" in scope:
-            level, code = scope.split(":", 1)
-            if level not in ("province", "city", "station") or not code:
-                raise ValueError(f"scope {scope!r}: level must be nation, province, city or station")
-            if level in ("province", "city") and not (len(code) == 6 and code.isdigit()):
-                raise ValueError(f"scope {scope!r}: adcode must be 6 digits")
-            return cls(level, code)
-        if len(scope) == 6 and scope.isdigit():
-            return cls("province" if scope.endswith("0000") else "city", scope)
-        return cls("station", scope)
-
-    def __str__(self) -> str:
-        return "nation" if self.level == "nation" else f"{self.level}:{self.code}"
-
+# one Scope for the whole project (:class:`geo.scope.Scope`); the queries below also accept its shorthand forms (a bare
+# adcode, a bare station id: ``Scope.parse(..., shorthand=True)``)
 
 def _scoped(stmt, table, scope: Scope):
     """Restrict a select over a rollup ``table`` to ``scope``: ``station_id = :id`` for a station, else
@@ -411,7 +377,7 @@ def ratio_trend(engine: Engine, scope: "str | Scope", start: datetime, end: date
     Raises:
         ValueError: naive datetimes, ``end <= start``, unknown granularity or scope.
     """
-    sc = Scope.parse(scope)
+    sc = Scope.parse(scope, shorthand=True)
     if granularity not in TREND_GRANULARITIES:
         raise ValueError(f"granularity must be one of {TREND_GRANULARITIES}, not {granularity!r}")
     s, e = _check_dt("start", start), _check_dt("end", end)
@@ -495,7 +461,7 @@ def station_totals(engine: Engine, scope: "str | Scope", start: datetime, end: d
     Raises:
         ValueError: naive datetimes, ``end <= start``, bad scope.
     """
-    sc = Scope.parse(scope)
+    sc = Scope.parse(scope, shorthand=True)
     s, e = _check_dt("start", start), _check_dt("end", end)
     if e <= s:
         raise ValueError(f"end {end} must be after start {start}")
@@ -540,7 +506,7 @@ def rank_stations(engine: Engine, scope: "str | Scope", start: datetime, end: da
 def ratio_breakdown(engine: Engine, scope: "str | Scope", start: datetime, end: datetime) -> dict[str, dict]:
     """Totals of the children of ``scope`` over ``[start, end)``: nation → provinces, province → cities,
     city → stations, station → itself. ``{child_code: {"air_m3", "energy_kwh", "ratio", "stations"}}`` (Σ/Σ)."""
-    sc = Scope.parse(scope)
+    sc = Scope.parse(scope, shorthand=True)
     key = {"nation": "province_adcode", "province": "city_adcode"}.get(sc.level, "station_id")
     out: dict[str, dict] = {}
     for r in station_totals(engine, sc, start, end):
@@ -596,7 +562,7 @@ def degradation_flags(engine: Engine, scope: "str | Scope" = "nation", *, end: d
     """
     if window_days <= 0 or baseline_days <= 0:
         raise ValueError("window_days and baseline_days must be > 0")
-    sc = Scope.parse(scope)
+    sc = Scope.parse(scope, shorthand=True)
     e = bucket_start(_check_dt("end", end) if end is not None else datetime.now(CST).timestamp(), "day")
     mid = e - window_days * 86400
     a = mid - baseline_days * 86400
