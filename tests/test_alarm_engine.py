@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from datasources.sql import alarm_store
-from datasources.workers.alarm_engine import AlarmEngine, group_name, in_shard
+from datasources.bus.shard import in_shard
+from datasources.workers.alarm_engine import AlarmEngine, group_name
 from datasources.sql.alarm_models import Alarm
 from datasources.bus.messages import ALARMS_CHANNEL, READINGS_STREAM, DeviceReading, StationReading, StationSummary, write_cycle
 from datasources.sql.db import make_engine, migrate

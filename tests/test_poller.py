@@ -17,7 +17,8 @@ import redis.asyncio
 
 from datasources.bus import messages as bus
 from datasources.sql.fleet_spec import DeviceSpec, StationSpec
-from datasources.modbus.poller import Poller, parse_shard, shard_of
+from datasources.bus.shard import parse_shard, shard_of
+from datasources.modbus.poller import Poller
 from datasources.modbus.profiles import default_profiles, profile_from_dict
 from datasources.bus.redis_server import free_port
 from tests.modbus_testserver import RawTcpServer, mbap, server_port, sim_device, start_modbus_server

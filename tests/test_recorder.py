@@ -10,7 +10,8 @@ from sqlalchemy import text
 
 from datasources.bus.messages import READINGS_STREAM, DeviceReading, StationReading, write_cycle
 from datasources.sql.db import make_engine, migrate
-from datasources.workers.recorder import Recorder, RecorderConfig, purge_minutes, split_minutes
+from datasources.workers.recorder import Recorder, RecorderConfig, purge_minutes
+from datasources.workers.rollup import split_minutes
 from ops.station_state import summarise
 
 # 2026-01-05 00:00:00 CST (a Monday) = 2026-01-04T16:00:00Z

@@ -30,7 +30,7 @@ from playwright.sync_api import expect
 from datasources.sql import alarm_store
 from datasources.bus.messages import latest_key, parse_latest
 from datasources.sql.db import make_engine
-from datasources.modbus.poller import shard_of
+from datasources.bus.shard import shard_of
 from datasources.bus.redis_server import EmbeddedRedis, free_port
 from tests.browser_support import (PYTHON, ROOT, _spawn_web, build_fleet, cc_browser, new_page,  # noqa: F401
                                    start_web_stack, wait_for_health)

@@ -471,7 +471,7 @@ def test_room_join_with_a_socket_id_that_is_gone_answers_the_snapshot_not_500(we
 
 def test_health_503_when_the_alarm_engine_stopped_beating(web, redis_client):
     """An alarm engine killed (SIGKILL, OOM) leaves its heartbeat behind, ageing: alarms are no longer judged."""
-    from datasources.workers.alarm_engine import HEARTBEATS_HASH
+    from datasources.bus.consumer import HEARTBEATS_HASH
     from datasources.bus.messages import now_ms
 
     app, _socketio = web

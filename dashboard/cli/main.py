@@ -242,7 +242,8 @@ async def watch_registry(poller, engine, redis_url: str, *, recheck_s: float = R
 
 
 def cmd_poll(settings, args) -> int:
-    from datasources.modbus.poller import Poller, parse_shard  # noqa: PLC0415
+    from datasources.bus.shard import parse_shard  # noqa: PLC0415
+    from datasources.modbus.poller import Poller  # noqa: PLC0415
     from datasources.sql.repository import load_fleet  # noqa: PLC0415
 
     engine = _engine(settings)
@@ -268,7 +269,7 @@ def cmd_poll(settings, args) -> int:
 
 def cmd_alarms(settings, args) -> int:
     from datasources.workers.alarm_engine import run_alarm_engine  # noqa: PLC0415
-    from datasources.modbus.poller import parse_shard  # noqa: PLC0415
+    from datasources.bus.shard import parse_shard  # noqa: PLC0415
 
     return run_alarm_engine(settings, shard=parse_shard(args.shard))
 

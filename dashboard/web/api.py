@@ -32,11 +32,12 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from datasources.workers.alarm_engine import HEARTBEATS_HASH
+from datasources.bus.consumer import HEARTBEATS_HASH
 from datasources.bus.messages import now_ms
 from datasources.sql.db import ping as db_ping
 from datasources.sql.db import writable as db_writable
 from datasources.sql.repository import count_stations
+from datasources.settings import get_settings
 from i18n import CATALOG, DEFAULT_LANG
 from layers import regions as regions_layer
 from layers import stations as stations_layer
@@ -153,7 +154,7 @@ def health():
         body["bridge"] = ctx.bridge.status()
     # background components (alarm engines, …) that beat after every healthy loop; a stale beat is a dead or stuck
     # component: alarms are no longer judged, so the centre is degraded
-    stale_s = float(os.environ.get("CC_HEARTBEAT_STALE_S") or 60.0)
+    stale_s = get_settings().heartbeat_stale_s
     body["components"] = {}
     try:
         beats = ctx.redis.hgetall(HEARTBEATS_HASH) if body["redis"]["ok"] else {}

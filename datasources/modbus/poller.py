@@ -5,18 +5,8 @@ cc:readings:<station>``, ``HSET cc:latest:<device>``, ``HSET cc:summary``, ``XAD
 (:func:`datasources.bus.messages.write_cycle_async`).
 
 Connections
-    One pymodbus client per endpoint ``DeviceSpec.endpoint = (transport, host, port)``, shared by every device (unit
-    id, pymodbus 3.16 kwarg ``device_id=``) behind it. Transports: ``tcp`` (:class:`AsyncModbusTcpClient`),
-    ``rtu_over_tcp`` (the same with ``framer=FramerType.RTU``: serial-to-Ethernet converters in transparent mode),
-    ``rtu`` (:class:`AsyncModbusSerialClient` on the port path ``host`` with the device's baudrate/parity/stopbits/
-    bytesize). pymodbus serialises transactions on one client, and a gateway serves one transaction at a time
-    anyway; the poller's per-endpoint lock is taken for ONE request (send → reply or timeout), never across a
-    device read or its retries: the stations behind a gateway interleave their requests, and a unit that timed out
-    queues behind them again before its next attempt. Since pymodbus's timeout is per client, the lock holder sets
-    it to its device's ``timeout_s`` for its request. Connections are opened lazily; after a failed connect the
-    endpoint is not retried before an exponential backoff (``backoff_base_s`` doubling, capped at ``backoff_max_s``)
-    and devices behind it fail fast meanwhile. pymodbus's own background reconnect is disabled
-    (``reconnect_delay=0``): the poller decides when to reconnect.
+    One pymodbus client per endpoint ``DeviceSpec.endpoint = (transport, host, port)``, shared by every device behind
+    it, with a per-request lock and a reconnect backoff: :mod:`datasources.modbus.endpoint`.
 
 Per-device settings
     ``timeout_s``, ``retries``, ``offline_after``, ``poll_interval_s``, ``max_gap`` and ``max_registers_per_read`` of
@@ -26,28 +16,7 @@ Per-device settings
 
 Reads
     Each device is read with the fewest block reads its profile allows (:func:`datasources.modbus.codec.plan_blocks`),
-    decoded with :func:`~datasources.modbus.codec.decode_block`. Each request has ``timeout_s`` and is retried
-    ``retries`` times after a timeout or a lost connection (not after an exception response, which is deterministic).
-    A device read stops at its first failed block. Failures carry a clear ``error`` string:
-
-    ==========================================  ================================================================
-    cause                                        ``error`` starts with
-    ==========================================  ================================================================
-    nothing listening / host unreachable        ``connect to <host>:<port> failed``
-    endpoint in reconnect backoff               ``not connected to <host>:<port>``
-    no reply within ``timeout_s``               ``no response``
-    a reply of another unit id (dropped)         ``reply from unit <n>, expected unit <m>``
-    a reply of another transaction id (TCP)      ``reply with transaction id <n>, expected transaction id <m>``
-    bytes that are not a Modbus TCP frame       ``malformed reply``
-    connection closed during the request        ``connection lost``
-    Modbus exception response                   ``exception response <code> (<NAME>)``
-    reply of another function code              ``unexpected reply``
-    reply shorter than the block / bad words    ``decode error``
-    ==========================================  ================================================================
-
-    After a malformed reply the connection is closed, so the next request starts on a clean byte stream. pymodbus
-    silently skips frames of another unit or transaction id and then times out; the poller looks at the bytes it
-    received (``trace_packet``) and names the culprit instead of a bare ``no response``.
+    over its endpoint (:class:`datasources.modbus.endpoint.Endpoint`: timeouts, retries, the ``error`` strings).
 
 Device online / stale / offline rule
     * A good read: ``online: true``, fresh ``values``, ``error: null``, ``ts_ms`` = time of this cycle. A float that
@@ -87,17 +56,15 @@ Not-built stations
     recovery, so the map can show them.
 
 Sharding
-    ``shard=(i, n)`` keeps the stations with :func:`shard_of` ``(station_id, n) == i`` (``zlib.crc32``: stable across
-    processes, hosts and Python versions — unlike ``hash()``). Run n pollers ``--shard 0/n`` … ``--shard n-1/n``.
+    ``shard=(i, n)`` keeps the stations with :func:`datasources.bus.shard.shard_of` ``(station_id, n) == i`` (stable
+    across processes, hosts and Python versions — unlike ``hash()``). Run n pollers ``--shard 0/n`` … ``--shard n-1/n``.
 
 Hot reload
     :meth:`Poller.update_stations` diffs a new fleet against the shard (station id, DeviceSpec equality) and starts,
     stops or restarts station loops of a running :meth:`Poller.run`; unchanged devices keep their state.
 
 Write service
-    :meth:`Poller.run` subscribes to ``cc:control:write`` and performs the write requests for its own shard's devices
-    over its own connections (single-connection gateways accept one TCP client only), with the same per-request
-    lock; schema and the sync client :func:`datasources.bus.messages.request_write` in :mod:`datasources.bus.messages`.
+    :meth:`Poller.run` answers ``cc:control:write`` for this shard's devices (:mod:`datasources.modbus.write_service`).
 
 Logging goes to ``logging.getLogger("datasources.modbus.poller")``. pymodbus logs every timeout and skipped frame itself
 with hex dumps (logger ``pymodbus.logging``); the poller sets that logger to CRITICAL, because the causes are in each
@@ -107,83 +74,27 @@ in; after :meth:`Poller.aclose` it may be used in another one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import os
 import math
 import time
-import zlib
 from dataclasses import asdict, dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 import redis.asyncio as aioredis
-from pymodbus import FramerType
-from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-from pymodbus.constants import ExcCodes
-from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from datasources.bus.messages import (CONTROL_WRITE_CHANNEL, DeviceReading, StationReading, now_ms, parse_write_request,
-                             write_cycle_async)
+from datasources.bus.messages import DeviceReading, StationReading, now_ms, write_cycle_async
+from datasources.bus.shard import parse_shard, shard_of
+from datasources.modbus.codec import MAX_REGISTERS_PER_READ, Block, DecodeError, decode_block, plan_blocks
+from datasources.modbus.endpoint import REDIS_BACKOFF_MAX_S, Endpoint, ReadError, backoff, quiet_pymodbus
+from datasources.modbus.profiles import DeviceProfile
+from datasources.modbus.write_service import WriteService
 from datasources.sql.fleet_spec import DeviceSpec, StationSpec
-from datasources.modbus.codec import (MAX_REGISTERS_PER_READ, Block, DecodeError, decode_block, encode,
-                                      plan_blocks)
-from datasources.modbus.profiles import DeviceProfile, RegisterSpec
 from ops.station_state import summarise
 
 log = logging.getLogger(__name__)
-
-#: Modbus function code of the read request for each register type
-_FUNCTION_CODES = {"coil": 1, "discrete_input": 2, "holding": 3, "input": 4}
-_READ_METHODS = {"coil": "read_coils", "discrete_input": "read_discrete_inputs",
-                 "holding": "read_holding_registers", "input": "read_input_registers"}
-_REDIS_BACKOFF_MAX_S = 2.0
-#: set to 1 to keep pymodbus's own log (frame dumps of every timeout) at its default level
-MODBUS_DEBUG_ENV = "CC_MODBUS_DEBUG"
-
-
-def _quiet_pymodbus() -> None:
-    """pymodbus logs every timeout and skipped frame with hex dumps at ERROR/WARNING (logger ``pymodbus.logging``);
-    the poller reports those causes itself in each device's ``error``. Raise that logger to CRITICAL unless
-    ``CC_MODBUS_DEBUG=1``."""
-    if os.environ.get(MODBUS_DEBUG_ENV, "").strip() != "1":
-        logging.getLogger("pymodbus.logging").setLevel(logging.CRITICAL)
-
-
-# --------------------------------------------------------------------------------------------------------- sharding
-def shard_of(station_id: str, n: int) -> int:
-    """Shard index ``0..n-1`` of a station: ``zlib.crc32(station_id as UTF-8) % n`` (stable everywhere).
-
-    Raises:
-        ValueError: ``n < 1``.
-    """
-    if n < 1:
-        raise ValueError(f"shard count must be >= 1, got {n}")
-    return zlib.crc32(station_id.encode("utf-8")) % n
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """Parse ``"i/n"`` (e.g. ``"1/4"``) into ``(i, n)`` with ``0 <= i < n``.
-
-    Raises:
-        ValueError: not of the form ``i/n`` with integers, ``n < 1`` or ``i`` outside ``0..n-1``; the message quotes
-            the input.
-    """
-    parts = str(text).strip().split("/")
-    if len(parts) != 2:
-        raise ValueError(f"shard {text!r} must look like 'i/n', e.g. '0/4'")
-    try:
-        i, n = int(parts[0]), int(parts[1])
-    except ValueError:
-        raise ValueError(f"shard {text!r}: i and n must be integers, e.g. '0/4'") from None
-    if n < 1:
-        raise ValueError(f"shard {text!r}: n must be >= 1")
-    if not 0 <= i < n:
-        raise ValueError(f"shard {text!r}: i must be in 0..{n - 1}")
-    return i, n
 
 
 # ------------------------------------------------------------------------------------------------------------ stats
@@ -224,227 +135,6 @@ class PollerStats:
         return asdict(self)
 
 
-def _backoff(base_s: float, k: int, cap_s: float) -> float:
-    """``base_s * 2**k`` capped at ``cap_s`` (k >= 0)."""
-    return min(cap_s, base_s * (2 ** min(k, 30)))
-
-
-class _ReadError(Exception):
-    """A device read failed; ``str()`` is the ``error`` reported on the bus; ``timed_out``: no reply at all."""
-
-    def __init__(self, message: str, timed_out: bool = False) -> None:
-        super().__init__(message)
-        self.timed_out = timed_out
-
-
-# --------------------------------------------------------------------------------------------------------- endpoint
-class _Endpoint:
-    """One Modbus endpoint ``(transport, host, port)``: a lazily connected pymodbus client shared by its devices.
-
-    ``lock`` is held for ONE transaction (request + reply or timeout), never across a device read or its retries, so
-    the requests of the stations behind a gateway interleave and a unit that timed out queues behind them again.
-    """
-
-    def __init__(self, dev: DeviceSpec, timeout_s: float, backoff_base_s: float, backoff_max_s: float,
-                 stats: PollerStats) -> None:
-        self.key = dev.endpoint
-        self.transport, self.host, self.port = dev.endpoint
-        self.name = dev.host if dev.transport == "rtu" else f"{dev.host}:{dev.port}"
-        self.timeout_s = timeout_s
-        self.backoff_base_s = backoff_base_s
-        self.backoff_max_s = backoff_max_s
-        self.stats = stats
-        self.lock = asyncio.Lock()
-        self.connect_failures = 0
-        self.next_connect_at = 0.0
-        self.last_connect_error = ""
-        self._inflight = False
-        self._rx = b""
-        self._tx = b""
-        common = dict(timeout=timeout_s, retries=0, reconnect_delay=0, name=self.name,
-                      trace_packet=self._trace_packet, trace_connect=self._trace_connect)
-        if dev.transport == "tcp":
-            self.client = AsyncModbusTcpClient(dev.host, port=dev.port, **common)
-        elif dev.transport == "rtu_over_tcp":
-            self.client = AsyncModbusTcpClient(dev.host, port=dev.port, framer=FramerType.RTU, **common)
-        elif dev.transport == "rtu":
-            self.client = AsyncModbusSerialClient(dev.host, framer=FramerType.RTU, baudrate=dev.baudrate,
-                                                  parity=dev.parity, stopbits=dev.stopbits, bytesize=dev.bytesize,
-                                                  **common)
-        else:
-            raise ValueError(f"device {dev.device_id}: transport {dev.transport!r} is not one of "
-                             "tcp, rtu_over_tcp, rtu")
-
-    # pymodbus hooks ------------------------------------------------------------------------------------------------
-    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
-        if sending:
-            self._tx = bytes(data)
-        else:
-            self._rx = bytes(data)  # pymodbus passes its whole receive buffer
-        return data
-
-    def _trace_connect(self, connected: bool) -> None:
-        """On a lost connection, fail the pending request now instead of waiting for its timeout."""
-        if connected or not self._inflight:
-            return
-        fut = getattr(getattr(self.client, "ctx", None), "response_future", None)
-        if fut is not None and not fut.done():
-            fut.set_exception(ConnectionException("connection lost"))
-
-    # connection ----------------------------------------------------------------------------------------------------
-    async def _ensure_connected(self) -> None:
-        """Connect if needed, honouring the reconnect backoff. Raises _ReadError on failure or during backoff."""
-        if self.client.connected:
-            return
-        now = time.monotonic()
-        if now < self.next_connect_at:
-            raise _ReadError(f"not connected to {self.name} ({self.last_connect_error}); "
-                             f"next attempt in {self.next_connect_at - now:.1f} s")
-        err = ""
-        try:
-            ok = await self.client.connect()
-        except (OSError, ModbusException, asyncio.TimeoutError) as exc:  # connect() normally returns False
-            ok, err = False, f"connect to {self.name} failed: {exc}"
-        if ok and self.client.connected:
-            if self.connect_failures:
-                log.info("connected to %s again after %d failed attempt(s)", self.name, self.connect_failures)
-            self.connect_failures = 0
-            self.next_connect_at = 0.0
-            return
-        if not err:
-            elapsed = time.monotonic() - now
-            why = (f"timed out after {self.timeout_s:g} s" if elapsed >= self.timeout_s * 0.9
-                   else "refused or unreachable")
-            err = f"connect to {self.name} failed ({why})"
-        self.last_connect_error = err
-        self.next_connect_at = time.monotonic() + _backoff(self.backoff_base_s, self.connect_failures,
-                                                           self.backoff_max_s)
-        self.connect_failures += 1
-        if self.connect_failures == 1:
-            log.warning("%s; retrying with backoff", err)
-        raise _ReadError(err)
-
-    def drop(self) -> None:
-        """Close the socket (next request reconnects at once, no backoff)."""
-        self.client.close()
-
-    def close(self) -> None:
-        self.client.close()
-
-    # frames seen on the wire ---------------------------------------------------------------------------------------
-    def _misaddressed(self, unit_id: int) -> str:
-        """Why bytes were received but no reply matched: ``"reply from unit 7, expected unit 3"`` (pymodbus drops a
-        frame of another unit id or transaction id silently and then times out), or "" when that is not the case."""
-        rx, tx = self._rx, self._tx
-        if self.transport == "tcp":
-            if len(rx) < 8 or rx[2:4] != b"\x00\x00":
-                return ""
-            if rx[6] != unit_id:
-                return f"reply from unit {rx[6]}, expected unit {unit_id}"
-            if len(tx) >= 2 and rx[0:2] != tx[0:2]:
-                return (f"reply with transaction id {int.from_bytes(rx[0:2], 'big')}, expected transaction id "
-                        f"{int.from_bytes(tx[0:2], 'big')}")
-            return ""
-        if len(rx) >= 4 and rx[0] != unit_id:  # RTU: address byte first
-            return f"reply from unit {rx[0]}, expected unit {unit_id}"
-        return ""
-
-    # requests ------------------------------------------------------------------------------------------------------
-    async def transact(self, call: Callable[[], Awaitable[Any]], what: str, unit_id: int, timeout_s: float,
-                       retries: int) -> Any:
-        """Run one Modbus request (``call()``) with ``retries`` extra attempts after a timeout or lost connection.
-
-        Each attempt takes :attr:`lock` for its own transaction only. Returns the pymodbus reply (not an error reply:
-        an exception response raises).
-
-        Raises:
-            _ReadError: connect failure/backoff, timeout (``no response``, or ``reply from unit X, expected unit Y`` /
-                ``reply with transaction id …`` when mis-addressed frames arrived), lost connection, malformed or
-                exception reply. ``_ReadError.timed_out`` tells a pure timeout.
-        """
-        error = ""
-        timed_out = False
-        for _attempt in range(retries + 1):
-            async with self.lock:
-                await self._ensure_connected()
-                self._rx = b""
-                self._inflight = True
-                self.stats.requests += 1
-                self.client.ctx.comm_params.timeout_connect = timeout_s
-                try:
-                    reply = await call()
-                except ConnectionException as exc:
-                    timed_out = False
-                    error = f"connection lost to {self.name} reading {what} ({exc})"
-                    if self._rx:  # pymodbus drops the connection when a frame does not decode
-                        error = (f"malformed reply from {self.name} to {what}: {len(self._rx)} bytes that do not "
-                                 f"decode: {_hex(self._rx)} (connection reset)")
-                        self.drop()
-                    continue
-                except ModbusIOException as exc:
-                    text = str(exc)
-                    wrong = self._misaddressed(unit_id) if self._rx else ""
-                    if "device id=" in text and "received" in text:  # pymodbus noticed it itself
-                        wrong = wrong or "reply from another unit"
-                    timed_out = False
-                    if wrong:
-                        error = f"{wrong} from {self.name} to {what} (no valid reply within {timeout_s:g} s)"
-                    elif self._rx:
-                        error = (f"malformed reply from {self.name} to {what}: {len(self._rx)} bytes "
-                                 f"that are not a valid Modbus {'TCP' if self.transport == 'tcp' else 'RTU'} "
-                                 f"reply: {_hex(self._rx)}")
-                        self.drop()
-                    else:
-                        timed_out = True
-                        error = f"no response from {self.name} to {what} within {timeout_s:g} s"
-                        if "CLOSING CONNECTION" in text:
-                            error += " (pymodbus closed the connection)"
-                    continue
-                except ModbusException as exc:
-                    timed_out = False
-                    error = f"malformed reply from {self.name} to {what}: {exc}"
-                    self.drop()
-                    continue
-                finally:
-                    self._inflight = False
-            if reply.isError():
-                code = getattr(reply, "exception_code", None)
-                try:
-                    name = ExcCodes(code).name
-                except ValueError:
-                    name = "UNKNOWN"
-                raise _ReadError(f"exception response {code} ({name}) from {self.name} to {what}")
-            return reply
-        raise _ReadError(error, timed_out=timed_out)
-
-    async def read(self, block: Block, unit_id: int, timeout_s: float | None = None,
-                   retries: int = 1) -> list[int] | list[bool]:
-        """Raw words (registers) or bits of one block from ``unit_id`` (see :meth:`transact` for errors)."""
-        method = getattr(self.client, _READ_METHODS[block.register_type])
-        expected_fc = _FUNCTION_CODES[block.register_type]
-        what = f"{block.register_type} {block.start}+{block.count} of unit {unit_id}"
-        reply = await self.transact(lambda: method(block.start, count=block.count, device_id=unit_id), what,
-                                    unit_id, timeout_s or self.timeout_s, retries)
-        if reply.function_code != expected_fc:
-            self.drop()
-            raise _ReadError(f"unexpected reply from {self.name} to {what}: function code "
-                             f"{reply.function_code}, expected {expected_fc}")
-        if block.register_type in ("coil", "discrete_input"):
-            data = reply.bits  # whole bytes: up to 7 padding bits
-            if not block.count <= len(data) < block.count + 8:
-                raise _ReadError(f"decode error from {self.name}: {what}: reply has {len(data)} bits")
-            return data
-        if len(reply.registers) != block.count:
-            raise _ReadError(f"decode error from {self.name}: {what}: reply has {len(reply.registers)} "
-                             f"registers, expected {block.count}")
-        return reply.registers
-
-
-def _hex(data: bytes, limit: int = 24) -> str:
-    text = data[:limit].hex(" ")
-    return text + (" …" if len(data) > limit else "")
-
-
 # ----------------------------------------------------------------------------------------------------------- device
 @dataclass
 class _DeviceState:
@@ -474,7 +164,7 @@ class _DeviceConfig:
         self.max_registers_per_read = int(pick("max_registers_per_read", poller.max_registers_per_read))
 
 
-class Poller:
+class Poller(WriteService):
     """Poll a shard of the fleet over Modbus and write one message per station per cycle to Redis.
 
     Args:
@@ -518,7 +208,7 @@ class Poller:
             raise ValueError(f"interval_s and timeout_s must be > 0, got {interval_s}, {timeout_s}")
         if retries < 0:
             raise ValueError(f"retries must be >= 0, got {retries}")
-        _quiet_pymodbus()
+        quiet_pymodbus()
         self.shard = (i, n)
         self.profiles = profiles
         self.redis_url = redis_url
@@ -537,7 +227,7 @@ class Poller:
         self._state: dict[str, _DeviceState] = {}
         self._cfg: dict[str, _DeviceConfig] = {}
         self._devices: dict[str, DeviceSpec] = {}
-        self._endpoints: dict[tuple[str, str, int], _Endpoint] = {}
+        self._endpoints: dict[tuple[str, str, int], Endpoint] = {}
         self._seq: dict[str, int] = {}
         self._groups: dict[str, list[list[int]]] = {}
         self._redis: aioredis.Redis | None = None
@@ -745,115 +435,6 @@ class Poller:
         return {"online": st.ever_ok and not st.offline, "offline": st.offline, "failures": st.failures,
                 "error": st.error, "values": dict(st.values)}
 
-    # ------------------------------------------------------------------------------------------------ write service
-    async def _write_service(self) -> None:
-        """Subscribe to ``cc:control:write`` and answer the requests for this shard's devices; never raises."""
-        backoff = 0
-        while True:
-            client = aioredis.Redis.from_url(self.redis_url, socket_connect_timeout=1.0, health_check_interval=0)
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(CONTROL_WRITE_CHANNEL)
-                backoff = 0
-                while True:
-                    msg = await pubsub.get_message(timeout=1.0)
-                    if msg is None or msg.get("type") != "message":
-                        continue
-                    asyncio.create_task(self._serve_write(client, msg["data"]))
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                if backoff == 0:
-                    log.warning("write service: Redis unavailable (%s); retrying", exc)
-                await asyncio.sleep(_backoff(0.2, backoff, _REDIS_BACKOFF_MAX_S))
-                backoff += 1
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
-                with contextlib.suppress(Exception):
-                    await client.aclose()
-
-    async def _serve_write(self, client: aioredis.Redis, raw: bytes | str) -> None:
-        try:
-            req = parse_write_request(raw)
-        except ValueError as exc:
-            log.warning("write service: request refused: %s", exc)
-            return
-        if req["device_id"] not in self._devices:
-            return  # another shard's device (or nobody's): the owner answers
-        reply = await self.handle_write(req)
-        try:
-            await client.rpush(req["reply_to"], json.dumps(reply, separators=(",", ":"), allow_nan=False))
-            await client.expire(req["reply_to"], 60)
-        except (RedisError, OSError) as exc:
-            log.warning("write service: reply to %s failed: %s", req["reply_to"], exc)
-
-    async def handle_write(self, req: dict[str, Any]) -> dict[str, Any]:
-        """Perform one validated write request (:func:`datasources.bus.messages.parse_write_request` shape) for a device of
-        this shard over its endpoint, with the same per-request lock as the reads; then read back ``read``.
-
-        Returns:
-            the reply ``{"v": 1, "request_id", "ok", "error", "values"}``; never raises (errors go in the reply).
-        """
-        out: dict[str, Any] = {"v": 1, "request_id": req.get("request_id", ""), "ok": False, "error": None,
-                               "values": {}}
-        dev = self._devices.get(req.get("device_id", ""))
-        if dev is None:
-            out["error"] = f"device {req.get('device_id')!r} is not polled by this poller"
-            return out
-        profile = self.profiles.get(dev.model)
-        if profile is None:
-            out["error"] = f"device {dev.device_id}: no profile for model {dev.model!r}"
-            return out
-        cfg = self._cfg[dev.device_id]
-        plan: list[tuple[RegisterSpec, list]] = []
-        try:
-            for w in req["writes"]:
-                spec = profile.by_name.get(w["name"])
-                if spec is None:
-                    raise ValueError(f"device {dev.device_id} ({dev.model}) has no register {w['name']!r}")
-                if not spec.writable:
-                    raise ValueError(f"register {spec.name!r} of {dev.model} is not writable")
-                try:
-                    plan.append((spec, list(encode(spec, w["value"]))))
-                except DecodeError as exc:
-                    raise ValueError(f"value refused: {exc}") from None
-            reads = []
-            for name in req.get("read", []):
-                spec = profile.by_name.get(name)
-                if spec is None:
-                    raise ValueError(f"device {dev.device_id} ({dev.model}) has no register {name!r}")
-                reads.append(Block(spec.register_type, spec.address, spec.count, (spec,)))
-        except ValueError as exc:
-            out["error"] = str(exc)
-            return out
-        ep = self._endpoint(dev)
-        unit = dev.unit_id
-        try:
-            for spec, words in plan:
-                what = f"write {spec.name} ({spec.register_type} {spec.address}) of unit {unit}"
-                if spec.register_type == "coil":
-                    await ep.transact(lambda s=spec, v=words: ep.client.write_coil(s.address, bool(v[0]),
-                                                                                    device_id=unit),
-                                      what, unit, cfg.timeout_s, cfg.retries)
-                else:
-                    await ep.transact(lambda s=spec, v=words: ep.client.write_registers(s.address, v,
-                                                                                         device_id=unit),
-                                      what, unit, cfg.timeout_s, cfg.retries)
-            for block in reads:
-                raw = await ep.read(block, unit, cfg.timeout_s, cfg.retries)
-                value = decode_block(block, list(raw))[block.specs[0].name]
-                if isinstance(value, float) and not math.isfinite(value):
-                    value = None
-                out["values"][block.specs[0].name] = value
-        except (_ReadError, DecodeError) as exc:
-            out["error"] = str(exc)
-            return out
-        log.info("device %s: wrote %s (request %s)", dev.device_id,
-                 ", ".join(f"{s.name}={w}" for s, w in plan), out["request_id"])
-        out["ok"] = True
-        return out
-
     # ---------------------------------------------------------------------------------------------------- cycles
     def _take_static(self) -> list[StationReading]:
         """The not-built stations' announcements when due (first write, after a Redis outage), else []."""
@@ -921,7 +502,7 @@ class Poller:
         self.stats.polls += 1
         try:
             values = await self._read_device(dev, self._plan(dev.model, cfg), cfg)
-        except _ReadError as exc:
+        except ReadError as exc:
             return self._failed(dev, state, ts, str(exc), cfg, timed_out=exc.timed_out)
         except asyncio.CancelledError:
             raise
@@ -942,10 +523,10 @@ class Poller:
         return DeviceReading(dev.device_id, dev.kind, dev.model, True, ts, dict(values), note,
                              nonfinite=tuple(bad))
 
-    def _endpoint(self, dev: DeviceSpec) -> _Endpoint:
+    def _endpoint(self, dev: DeviceSpec) -> Endpoint:
         ep = self._endpoints.get(dev.endpoint)
         if ep is None:
-            ep = self._endpoints[dev.endpoint] = _Endpoint(dev, self._cfg[dev.device_id].timeout_s
+            ep = self._endpoints[dev.endpoint] = Endpoint(dev, self._cfg[dev.device_id].timeout_s
                                                            if dev.device_id in self._cfg else self.timeout_s,
                                                            self.backoff_base_s, self.backoff_max_s, self.stats)
         return ep
@@ -958,7 +539,7 @@ class Poller:
             try:
                 values.update(decode_block(block, raw if isinstance(raw, list) else list(raw)))
             except DecodeError as exc:
-                raise _ReadError(f"decode error from {ep.name} unit {dev.unit_id}: {exc}") from None
+                raise ReadError(f"decode error from {ep.name} unit {dev.unit_id}: {exc}") from None
         return values
 
     def _failed(self, dev: DeviceSpec, state: _DeviceState, ts: int, error: str, cfg: _DeviceConfig,
@@ -970,7 +551,7 @@ class Poller:
         if state.ever_ok and not state.offline and state.failures < cfg.offline_after:
             if timed_out:
                 # a unit that does not answer is not asked again next cycle: the gateway serves the others
-                state.next_try = time.monotonic() + _backoff(self.backoff_base_s, state.failures - 1,
+                state.next_try = time.monotonic() + backoff(self.backoff_base_s, state.failures - 1,
                                                              self.backoff_max_s) * 0.999
             return DeviceReading(dev.device_id, dev.kind, dev.model, True, state.good_ts_ms, dict(state.values),
                                  f"stale: {error}")
@@ -980,7 +561,7 @@ class Poller:
             (log.warning if state.ever_ok else log.debug)("device %s is offline: %s", dev.device_id, error)
         state.offline = True
         k = max(0, state.failures - cfg.offline_after)
-        state.next_try = time.monotonic() + _backoff(self.backoff_base_s, k, self.backoff_max_s)
+        state.next_try = time.monotonic() + backoff(self.backoff_base_s, k, self.backoff_max_s)
         return DeviceReading(dev.device_id, dev.kind, dev.model, False, ts, {}, error)
 
     # ------------------------------------------------------------------------------------------------------ redis
@@ -1006,8 +587,8 @@ class Poller:
                 log.error("Redis write failed (%s: %s); polling goes on, retrying with backoff",
                           type(exc).__name__, exc)
             self.stats.redis_ok = False
-            self._redis_next_try = time.monotonic() + _backoff(min(self.interval_s, 0.5), self._redis_failures,
-                                                               _REDIS_BACKOFF_MAX_S)
+            self._redis_next_try = time.monotonic() + backoff(min(self.interval_s, 0.5), self._redis_failures,
+                                                               REDIS_BACKOFF_MAX_S)
             self._redis_failures += 1
             self._static_pending = bool(self._static)
             return False
@@ -1028,4 +609,4 @@ async def run_poller(stations: list[StationSpec], profiles: dict[str, DeviceProf
     await Poller(stations, profiles, redis_url, **kw).run()
 
 
-__all__ = ["Poller", "PollerStats", "parse_shard", "run_poller", "shard_of"]
+__all__ = ["Poller", "PollerStats", "run_poller"]

@@ -13,8 +13,10 @@ Delivery and restart semantics:
   backs this up. Pending on/off delays and rate windows restart (they are seconds long).
 * Entries pending for longer than ``claim_idle_ms`` at a consumer that died are taken over (``XAUTOCLAIM``).
 * Scale-out: readings of one station must reach one evaluator (delays and rates are stateful), so engines split
-  stations, not messages: ``shard=(i, n)`` evaluates the stations with ``zlib.crc32(station_id) % n == i``
+  stations, not messages: ``shard=(i, n)`` evaluates the stations of :func:`datasources.bus.shard.in_shard`
   (the poller's formula) in its own group ``alarms.<i>of<n>``; with ``n == 1`` the group is ``alarms``.
+* The stream mechanics (group creation, own pending entries first, XACK, XAUTOCLAIM, heartbeat) are
+  :class:`datasources.bus.consumer.ConsumerGroup`'s.
 * If the group is created by this engine it starts at ``start_id`` (default ``$``: new readings only).
 
 ``run_alarm_engine(settings)`` is the process entry point (CLI ``python -m dashboard alarms``); it also runs the
@@ -23,29 +25,26 @@ work-order SLA check (:func:`datasources.sql.workorders.escalate_overdue`) every
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import socket
 import threading
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
 import redis
 from sqlalchemy import Engine
 
+from datasources.bus.consumer import ConsumerGroup, default_consumer, is_nogroup
+from datasources.settings import get_settings
+from datasources.bus.messages import READINGS_STREAM, SchemaError, StationReading
+from datasources.bus.shard import check_shard, in_shard
 from datasources.sql.alarm_store import active_sources, apply_transitions, publish
-from datasources.bus.messages import READINGS_STREAM, SchemaError, StationReading, now_ms
 from ops.alarm_rules import Evaluator, RuleSet, Transition, load_rules
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "alarms"
 
-
-#: hash ``{component: epoch ms of its last healthy loop}``; ``/api/health`` reports their age
-HEARTBEATS_HASH = "cc:heartbeats"
 #: hash ``{station_id: worst severity 1..4 of its active alarms}`` (absent = none), rewritten by the engine for
 #: the stations of every committed batch; a cache of :func:`active_severities` for the live bridge
 STATION_ALARM_HASH = "cc:station_alarm_severity"
@@ -97,12 +96,6 @@ def group_name(shard: tuple[int, int]) -> str:
     return DEFAULT_GROUP if n == 1 else f"{DEFAULT_GROUP}.{i}of{n}"
 
 
-def in_shard(station_id: str, shard: tuple[int, int]) -> bool:
-    """True when ``station_id`` belongs to ``shard`` = (i, n): ``zlib.crc32(utf-8) % n == i``."""
-    i, n = shard
-    return n == 1 or zlib.crc32(station_id.encode("utf-8")) % n == i
-
-
 class AlarmEngine:
     """Stream consumer + rule evaluator + SQL writer + publisher. Single-threaded: call :meth:`poll_once` in a
     loop (or :meth:`run`).
@@ -121,18 +114,17 @@ class AlarmEngine:
     def __init__(self, db: Engine, redis_client: redis.Redis, rules: RuleSet | None = None, *,
                  consumer: str | None = None, shard: tuple[int, int] = (0, 1), batch: int = 500,
                  start_id: str = "$", claim_idle_ms: int = 60_000, stream: str = READINGS_STREAM):
-        i, n = shard
-        if n < 1 or not 0 <= i < n:
-            raise ValueError(f"shard must be (i, n) with 0 <= i < n, got {shard!r}")
+        i, n = check_shard(shard)
         self.db, self.redis = db, redis_client
         self.rules = rules if rules is not None else load_rules()
         self.shard, self.group, self.stream = (i, n), group_name((i, n)), stream
-        self.consumer = consumer or f"{socket.gethostname()}-alarms-{i}"
+        self.consumer = consumer or default_consumer("alarms", i)
         self.batch, self.start_id, self.claim_idle_ms = batch, start_id, claim_idle_ms
+        self.cg = ConsumerGroup(redis_client, stream, self.group, self.consumer, start_id=start_id, count=batch,
+                                claim_idle_ms=claim_idle_ms, heartbeat=f"alarms:{self.group}")
         self.evaluator = Evaluator(self.rules)
         self._unapplied: list[Transition] = []
         self._unacked: list[Any] = []
-        self._backlog_done = False
         self._last_claim = 0.0
         self._last_id: str | None = None  # newest stream entry id read: where a lost group is recreated
         self.stats = {"messages": 0, "readings": 0, "bad_messages": 0, "raised": 0, "cleared": 0, "db_errors": 0}
@@ -142,12 +134,8 @@ class AlarmEngine:
 
     def ensure_group(self) -> None:
         """Create the consumer group (``XGROUP CREATE ... MKSTREAM``) unless it exists."""
-        try:
-            self.redis.xgroup_create(self.stream, self.group, id=self.start_id, mkstream=True)
+        if self.cg.ensure():
             log.info("created consumer group %s on %s at %s", self.group, self.stream, self.start_id)
-        except redis.exceptions.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
 
     def restore(self) -> int:
         """Rebuild the evaluator's active conditions from SQL (open, active alarms). Returns how many."""
@@ -179,46 +167,36 @@ class AlarmEngine:
         SQL already or are re-derived from the next readings)."""
         start = self._last_id or "0"
         log.warning("consumer group %s lost (%s); recreating it on %s from id %s", self.group, exc, self.stream, start)
-        try:
-            self.redis.xgroup_create(self.stream, self.group, id=start, mkstream=True)
-        except redis.exceptions.ResponseError as exc2:
-            if "BUSYGROUP" not in str(exc2):
-                raise
+        self.cg.recreate(start)
         self._unacked = []
-        self._backlog_done = False
         self.stats["groups_recreated"] = self.stats.get("groups_recreated", 0) + 1
 
     def _read(self, block_ms: int | None) -> list:
         try:
             return self._read_group(block_ms)
         except redis.exceptions.ResponseError as exc:
-            if "NOGROUP" not in str(exc):
+            if not is_nogroup(exc):
                 raise
             self._recreate_group(exc)
             return []
 
     def _read_group(self, block_ms: int | None) -> list:
-        if not self._backlog_done:  # own pending entries first (left by a crash of this consumer)
-            resp = self.redis.xreadgroup(self.group, self.consumer, {self.stream: "0"}, count=self.batch)
-            entries = resp[0][1] if resp else []
+        if self.cg.in_pending_pass:  # own pending entries first (left by a crash of this consumer)
+            entries = self.cg.read_pending()
             if entries:
                 return entries
-            self._backlog_done = True
         now = time.monotonic()
         if now - self._last_claim > max(1.0, self.claim_idle_ms / 4000.0):
             self._last_claim = now
             try:
-                claimed = self.redis.xautoclaim(self.stream, self.group, self.consumer, self.claim_idle_ms,
-                                                start_id="0-0", count=self.batch)
-                entries = [e for e in (claimed[1] if claimed else []) if e and e[1]]
+                claimed, _next = self.cg.claim("0-0", ack_deleted=False)
+                entries = [e for e in claimed if e and e[1]]
                 if entries:
                     log.warning("claimed %d stale entries of dead consumers", len(entries))
                     return entries
             except redis.exceptions.ResponseError as exc:  # pragma: no cover — Redis < 6.2
                 log.debug("XAUTOCLAIM unavailable: %s", exc)
-        resp = self.redis.xreadgroup(self.group, self.consumer, {self.stream: ">"}, count=self.batch,
-                                     block=block_ms)
-        return resp[0][1] if resp else []
+        return self.cg.read_new(block_ms)
 
     def process(self, entries: list) -> list[Transition]:
         """Evaluate stream entries (``[(id, {b"data": json})]``); returns the transitions (not yet persisted).
@@ -271,9 +249,9 @@ class AlarmEngine:
         self._unapplied = []
         if self._unacked:
             try:
-                self.redis.xack(self.stream, self.group, *self._unacked)
+                self.cg.ack(self._unacked)
             except redis.exceptions.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                if not is_nogroup(exc):
                     raise
                 self._recreate_group(exc)
             self._unacked = []
@@ -292,22 +270,18 @@ class AlarmEngine:
         ``on_idle()`` is called every ``idle_every_s`` (the SLA check). After every healthy turn the engine's
         heartbeat ``HSET cc:heartbeats alarms:<group> <epoch ms>`` is written (``/api/health`` reports a stale one);
         a clean stop removes it."""
-        beat = f"alarms:{self.group}"
         try:
-            self._loop(stop, block_ms, on_idle, idle_every_s, beat)
+            self._loop(stop, block_ms, on_idle, idle_every_s)
         finally:  # a clean stop is not a dead engine: only a crash leaves a stale heartbeat behind
-            try:
-                self.redis.hdel(HEARTBEATS_HASH, beat)
-            except redis.exceptions.RedisError:
-                pass
+            self.cg.clear_beat()
 
-    def _loop(self, stop, block_ms, on_idle, idle_every_s, beat) -> None:
+    def _loop(self, stop, block_ms, on_idle, idle_every_s) -> None:
         backoff = 1.0
         next_idle = time.monotonic()
         while not stop.is_set():
             try:
                 self.poll_once(block_ms)
-                self.redis.hset(HEARTBEATS_HASH, beat, now_ms())
+                self.cg.beat()
                 backoff = 1.0
             except Exception as exc:  # noqa: BLE001 — keep the engine alive; state is retried
                 log.error("alarm engine: %s: %s (retry in %.0f s)", exc.__class__.__name__, exc, backoff)
@@ -345,7 +319,7 @@ def run_alarm_engine(settings, *, stop: threading.Event | None = None, shard: tu
     from datasources.workers.notify import notifier_from_env  # noqa: PLC0415
     from datasources.sql.workorders import escalate_overdue  # noqa: PLC0415
 
-    rules = load_rules(rules_path or os.environ.get("CC_ALARM_RULES") or None)
+    rules = load_rules(rules_path or get_settings().alarm_rules)
     url = _redis_url(settings)
     if not url:
         log.error("no Redis: set REDIS_URL or start the stack with `python -m dashboard run`")
