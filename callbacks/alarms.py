@@ -18,13 +18,14 @@ from datetime import datetime, timedelta, timezone
 from dash import ALL, ClientsideFunction, Input, Output, State, callback_context, html, no_update
 
 from i18n import t
+from ops.vocab import SEVERITIES, SEVERITY_COLOURS, SEVERITY_ROMAN, order_open
 from layers import regions as regions_layer
 
 log = logging.getLogger(__name__)
 
 CST = timezone(timedelta(hours=8))
-ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
-SEV_COLORS = {1: "#ff3b4e", 2: "#ff8a3d", 3: "#f2d13b", 4: "#4f8fd9"}
+ROMAN = SEVERITY_ROMAN
+SEV_COLORS = SEVERITY_COLOURS
 
 
 def _msg(message: str, lang: str) -> str:
@@ -131,7 +132,7 @@ def stats_view(s: dict, lang: str, rules: dict[str, str], station_name=lambda si
     total = s["total"]
     if not total:
         return [html.Div(t("ops.stats_none", lang), className="cc-empty")]
-    sev = [(t(f"sev.{k}", lang), s["by_severity"][str(k)], SEV_COLORS[k]) for k in (1, 2, 3, 4)]
+    sev = [(t(f"sev.{k}", lang), s["by_severity"][str(k)], SEV_COLORS[k]) for k in SEVERITIES]
     rule_items = [(_msg(rules.get(r, r), lang), n, "var(--accent-2)") for r, n in s["by_rule"][:7]]
     if s["region_level"] == "station":
         reg_label = station_name
@@ -252,7 +253,7 @@ def register(app, ctx) -> None:
         shelve_ok = "alarm.shelve" in perms and a["state"] != "closed"
         close_ok = "alarm.close" in perms and a["state"] == "cleared"
         disp_ok = "workorder.create" in perms and a["state"] != "closed" and not (
-            detail["order"] and detail["order"]["state"] not in ("closed", "cancelled"))
+            detail["order"] and order_open(detail["order"]["state"]))
         return ("cc-modal", alarm_body(detail, lang), show(ack_ok, "cc-btn cc-btn-primary"),
                 show(shelve_ok and not a["shelved"]), show(shelve_ok and a["shelved"]), show(close_ok),
                 show(disp_ok, "cc-btn cc-btn-dispatch"))

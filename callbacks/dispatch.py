@@ -20,11 +20,13 @@ from dash import ALL, ClientsideFunction, Input, Output, State, callback_context
 
 from callbacks.alarms import ROMAN, _kv, _msg, _timeline, dhm, error_text, msg_div
 from i18n import t
+from ops.vocab import (ORDER_COLOURS, ORDER_DEFAULT_COLOUR, ORDER_FLOW, ORDER_OVERDUE_COLOUR, format_countdown,
+                       order_open, order_working, running_clock)
 
 log = logging.getLogger(__name__)
 
-STATE_STEPS = ("created", "assigned", "accepted", "on_site", "resolved", "closed")
-OVERLAY_COLORS = {"assigned": "#f2a93b", "accepted": "#2bd3ff", "on_site": "#22d37a"}
+STATE_STEPS = ORDER_FLOW
+OVERLAY_COLORS = ORDER_COLOURS
 
 
 def _name(obj: dict, lang: str, zh: str = "name", en: str = "name_en") -> str:
@@ -33,10 +35,8 @@ def _name(obj: dict, lang: str, zh: str = "name", en: str = "name_en") -> str:
 
 def sla_cell(order: dict, lang: str) -> html.Span:
     """The first running SLA clock as a live countdown (``data-deadline``), or the outcome when all stopped."""
-    running = [c for c in order["sla"] if c["met_ms"] is None]
-    live = order["state"] not in ("closed", "cancelled", "resolved")
-    if running and live:
-        c = running[0]
+    c = running_clock(order)
+    if c is not None:
         over = c["remaining_ms"] < 0
         return html.Span(className="cc-sla" + (" cc-sla-over" if over else ""), **{"data-deadline": c["deadline_ms"]},
                          children=[html.Span(t(f"sla.{c['name']}", lang), className="cc-sla-k"),
@@ -46,11 +46,7 @@ def sla_cell(order: dict, lang: str) -> html.Span:
         html.Span(t("sla.missed" if missed else "sla.met", lang), className="cc-sla-k")])
 
 
-def _dur(ms: int) -> str:
-    s = abs(int(ms)) // 1000
-    h, m, sec = s // 3600, s % 3600 // 60, s % 60
-    sign = "-" if ms < 0 else ""
-    return f"{sign}{h}:{m:02d}:{sec:02d}" if h else f"{sign}{m:02d}:{sec:02d}"
+_dur = format_countdown  # SLA countdown text (ops.vocab; the browser ticks it with cc.vocab.sla.countdown)
 
 
 def order_rows(orders: list[dict], lang: str) -> list:
@@ -150,7 +146,7 @@ def order_body(d: dict, lang: str) -> list:
             html.Span("×", className="cc-step-n"), html.Span(t("wo.state.cancelled", lang), className="cc-step-t")]))
     clocks = []
     for c in o["sla"]:
-        if c["met_ms"] is None and o["state"] not in ("closed", "cancelled"):
+        if c["met_ms"] is None and order_open(o["state"]):
             val = html.Span(_dur(c["remaining_ms"]), className="cc-sla-v", **{"data-deadline": c["deadline_ms"]})
             cls = "cc-sla" + (" cc-sla-over" if c["remaining_ms"] < 0 else "")
         else:
@@ -186,7 +182,7 @@ def order_body(d: dict, lang: str) -> list:
 def overlay_children(items: list[dict], lang: str) -> list:
     out = []
     for it in items:
-        color = "#ff3b4e" if it["overdue"] else OVERLAY_COLORS.get(it["state"], "#2bd3ff")
+        color = ORDER_OVERDUE_COLOUR if it["overdue"] else OVERLAY_COLORS.get(it["state"], ORDER_DEFAULT_COLOUR)
         name = (it["engineer_name_en"] or it["engineer_name"]) if lang == "en" else it["engineer_name"]
         eng = [it["lat"], it["lon"]]
         site = [it["station_lat"], it["station_lon"]]
@@ -270,10 +266,10 @@ def register(app, ctx) -> None:
         except Exception as exc:  # noqa: BLE001
             log.warning("work-order list of %s failed: %s", scope, exc)
             return no_update, no_update, no_update, no_update
-        open_orders = [o for o in orders if o["state"] not in ("closed", "cancelled")]
+        open_orders = [o for o in orders if order_open(o["state"])]
         overdue = sum(1 for o in open_orders if o["overdue"])
         brief = [{"id": o["id"], "alarm_id": o["alarm_id"], "state": o["state"], "assignee_name": o["assignee_name"],
-                  "overdue": bool(o["overdue"])} for o in orders]
+                  "overdue": bool(o["overdue"]), "open": order_open(o["state"])} for o in orders]
         badge = "cc-dock-badge" + (" cc-dock-badge-hot" if overdue else "")
         return order_rows(orders, lang), str(len(open_orders)), brief, badge
 
@@ -315,7 +311,7 @@ def register(app, ctx) -> None:
         o = d["order"]
         perms = set((me or {}).get("permissions") or [])
         can_close = "workorder.close" in perms and o["state"] == "resolved"
-        can_cancel = "workorder.cancel" in perms and o["state"] in ("created", "assigned", "accepted", "on_site")
+        can_cancel = "workorder.cancel" in perms and order_working(o["state"])
         return ("cc-modal cc-modal-wide", order_body(d, lang),
                 "cc-od-form" if can_close else hidden_form, "cc-od-form" if can_cancel else hidden_form,
                 "cc-btn cc-btn-primary" if can_close else hidden_btn,

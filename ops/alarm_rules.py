@@ -68,10 +68,10 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from ops.vocab import SEVERITY_ROMAN  # severity number → roman grade (seed 002 §7.2.5.1 故障级别), re-exported
+
 # ---------------------------------------------------------------- constants
 
-#: severity number → roman grade (seed 002 §7.2.5.1 故障级别)
-SEVERITY_ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
 #: severity number → label used in the UI and messages
 SEVERITY_LABEL = {1: "critical", 2: "serious", 3: "general", 4: "minor"}
 ROMAN_SEVERITY = {v: k for k, v in SEVERITY_ROMAN.items()}

@@ -23,13 +23,13 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
+from ops.vocab import ORDER_WORKING_STATES
+
 #: mean Earth radius (IUGG), metres
 EARTH_RADIUS_M = 6_371_008.8
 #: weight of one open order in the ranking cost, km (engineering default)
 KM_PER_OPEN_ORDER = 30.0
 
-ORDER_STATES = ("created", "assigned", "accepted", "on_site", "resolved", "closed", "cancelled")
-OPEN_ORDER_STATES = ("created", "assigned", "accepted", "on_site")
 #: action → (states it may start from, resulting state)
 ORDER_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "assign": (frozenset({"created", "assigned", "accepted"}), "assigned"),
@@ -38,7 +38,7 @@ ORDER_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "check_in": (frozenset({"accepted"}), "on_site"),
     "resolve": (frozenset({"accepted", "on_site"}), "resolved"),
     "close": (frozenset({"resolved"}), "closed"),
-    "cancel": (frozenset({"created", "assigned", "accepted", "on_site"}), "cancelled"),
+    "cancel": (frozenset(ORDER_WORKING_STATES), "cancelled"),
 }
 
 

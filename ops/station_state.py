@@ -6,15 +6,48 @@ flood and intrusion alarms).
 """
 from __future__ import annotations
 
-from typing import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Protocol
 
-from datasources.bus.messages import DeviceReading, StationSummary
+from ops.vocab import SEVERITIES, STATION_ALARM_OVERRIDABLE
 
 RUN_STOP, RUN_UNLOAD, RUN_LOAD, RUN_FAULT = 0, 1, 2, 3
 ALARM_INPUTS = ("fire", "flood", "intrusion")
 
 
-def summarise(lifecycle: str, devices: Iterable[DeviceReading], ts_ms: int) -> StationSummary:
+class DeviceCycle(Protocol):
+    """What :func:`summarise` reads of one device's poll cycle (:class:`datasources.bus.messages.DeviceReading`)."""
+
+    kind: str
+    online: bool
+    values: Mapping[str, Any]
+
+
+@dataclass
+class StationSummary:
+    """Station-level digest of one poll cycle, computed by :func:`summarise` (the bus carries it as
+    ``summary`` of a station reading and in ``cc:summary``; :mod:`datasources.bus.messages` re-exports it).
+
+    Fields: ``state`` one of :data:`ops.vocab.STATION_STATES`; flows in m³/min; powers in kW; pressure MPa (gauge).
+    """
+
+    state: str
+    devices_online: int = 0
+    devices_total: int = 0
+    compressors_loaded: int = 0
+    compressors_total: int = 0
+    flow_m3_min: float = 0.0
+    power_kw: float = 0.0
+    discharge_pressure_mpa: float | None = None
+    alarm_inputs: list[str] = field(default_factory=list)
+    ts_ms: int = 0
+
+
+#: every state :func:`summarise` and :func:`fold_open_alarm` can return (all in :data:`ops.vocab.STATION_STATES`)
+SUMMARY_STATES = ("not_built", "offline", "alarm", "running", "idle")
+
+
+def summarise(lifecycle: str, devices: Iterable[DeviceCycle], ts_ms: int) -> StationSummary:
     """Digest one poll cycle of a station.
 
     State precedence: ``not_built`` (lifecycle other than ``built``) > ``offline`` (no device answered) >
@@ -60,7 +93,7 @@ def summarise(lifecycle: str, devices: Iterable[DeviceReading], ts_ms: int) -> S
 
 
 #: states an open alarm may turn into ``alarm`` (a station that is not built or not answering keeps that state)
-ALARM_OVERRIDABLE = ("running", "idle")
+ALARM_OVERRIDABLE = STATION_ALARM_OVERRIDABLE
 
 
 def fold_open_alarm(state: str, worst_severity: int | None) -> str:
@@ -75,7 +108,7 @@ def fold_open_alarm(state: str, worst_severity: int | None) -> str:
     """
     if worst_severity is None:
         return state
-    if int(worst_severity) not in (1, 2, 3, 4):
+    if int(worst_severity) not in SEVERITIES:
         raise ValueError(f"worst_severity must be 1..4 or None, got {worst_severity!r}")
     return "alarm" if state in ALARM_OVERRIDABLE else state
 

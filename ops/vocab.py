@@ -229,15 +229,16 @@ def format_countdown(remaining_ms: int | float, lang: str = "zh") -> str:
 
 
 def running_clock(order: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The SLA clock of an open order that is still running (the first of ``order["sla"]`` with ``met_ms`` None).
+    """The SLA clock of a working order that is still running (the first of ``order["sla"]`` with ``met_ms`` None).
 
     Args:
         order: a work-order dict with ``state`` and ``sla`` (list of ``{"name", "deadline_ms", "met_ms", …}`` in
             :data:`SLA_CLOCKS` order, :func:`datasources.sql.workorders.order_to_dict`).
     Returns:
-        that clock dict, or ``None`` when the order is finished or every clock has stopped (a resolved order).
+        that clock dict, or ``None`` when the order is not working (resolved — every clock stopped —, closed or
+        cancelled: a cancelled order's clocks never stop, but nobody is measured on them).
     """
-    if not order_open(order.get("state", "")):
+    if not order_working(order.get("state", "")):
         return None
     return next((c for c in order.get("sla") or () if c.get("met_ms") is None), None)
 
@@ -391,3 +392,20 @@ def catalog_keys() -> Iterable[str]:
     yield from v["pipe_label_keys"].values()
     yield from v["sla"]["label_keys"].values()
     yield from v["sla"]["wall_label_keys"].values()
+
+
+def index_with_vocab(index_string: str, lang: str | None = None) -> str:
+    """A Dash ``index_string`` with the :func:`vocab_script_tag` placed just before ``{%app_entry%}``.
+
+    Args:
+        index_string: a Dash index template (it must hold ``{%app_entry%}``, as Dash requires).
+    Returns:
+        the template with the tag inserted once (a template that already holds it is returned unchanged).
+    Raises:
+        ValueError: ``{%app_entry%}`` missing.
+    """
+    if 'id="cc-vocab"' in index_string:
+        return index_string
+    if "{%app_entry%}" not in index_string:
+        raise ValueError("index_string has no {%app_entry%} placeholder")
+    return index_string.replace("{%app_entry%}", vocab_script_tag(lang) + "\n{%app_entry%}", 1)

@@ -40,6 +40,7 @@ from typing import Any, Callable, Mapping
 
 from dashboard.live.subscription import run_subscription
 from datasources.bus.messages import ALARMS_CHANNEL, WORKORDERS_CHANNEL, now_ms
+from ops.vocab import alerting, order_flags
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +130,16 @@ class OpsBridge:
         self.messages += 1
         if channel == ALARMS_CHANNEL:
             alarm = msg.get("alarm") or {}
+            if isinstance(alarm, dict) and "alerting" not in alarm:  # a producer older than the flag
+                msg["alarm"] = alarm = {**alarm, "alerting": alerting(alarm)}
             rooms = self.station_rooms(alarm.get("station_id"))
             self._emit("alarm", {**msg, "scopes": rooms, "station": self.station_brief(alarm.get("station_id"))},
                        rooms)
             return 1
         if channel == WORKORDERS_CHANNEL:
             order = msg.get("order") or {}
+            if isinstance(order, dict) and "open" not in order:  # a producer older than the flags
+                msg["order"] = order = {**order, **order_flags(order)}
             rooms = self.station_rooms(order.get("station_id"))
             targets = list(rooms)
             if order.get("assignee_id"):

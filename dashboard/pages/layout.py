@@ -32,6 +32,7 @@ from dashboard.pages import alarms as ops_layout
 from dashboard.pages import city as layout_city
 from dashboard.pages import energy as layout_energy
 from i18n import DEFAULT_LANG, t
+from ops.vocab import STATION_LEGEND_ORDER
 from layers import regions as regions_layer
 from layers import stations as stations_layer
 from layers.base import NATION
@@ -48,7 +49,7 @@ KPI_TILES = (
     ("ratio", "kpi.ratio", "m³/kWh", "ratio_hint"),
     ("stations_alarm", "kpi.stations_alarm", "", "alarm"),
 )
-MIX_STATES = ("running", "idle", "alarm", "offline", "not_built")
+MIX_STATES = STATION_LEGEND_ORDER
 
 
 class _Texts:

@@ -14,9 +14,12 @@ record and a timeline event in one transaction, and publish after the commit.
                "value": 108.2, "threshold": 105.0, "unit": "°C", "message": "...", "skill": "compressor",
                "detail": {}, "raised_ts_ms": ..., "last_change_ts_ms": ..., "cleared_ts_ms": null,
                "acknowledged_ts_ms": null, "acknowledged_by": null, "closed_ts_ms": null, "closed_by": null,
-               "shelved_until_ms": null, "shelved": false, "shelved_by": null, "occurrences": 1}}
+               "shelved_until_ms": null, "shelved": false, "shelved_by": null, "occurrences": 1,
+               "alerting": true}}
 
 ``annunciate`` is false while the alarm is shelved: clients update their lists but do not flash or sound.
+``alerting`` is :func:`ops.vocab.alerting` at the time the dict was made (severity I/II, active, unacknowledged,
+not shelved): the row blinks and the badge glows; clients draw it, they do not recompute it.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from datasources.sql.alarm_models import Alarm, AlarmEvent
 from datasources.bus.messages import ALARMS_CHANNEL, SCHEMA_VERSION, now_ms
 from ops.alarm_rules import CLEAR, RAISE, SEVERITY_ROMAN, Transition
 from ops.alarms import EVENT_OF_ACTION, AlarmStatus, IllegalTransition, transition
+from ops.vocab import alerting
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +73,7 @@ def alarm_to_dict(row: Alarm, now: int | None = None) -> dict[str, Any]:
         detail = json.loads(row.detail or "{}")
     except ValueError:
         detail = {"raw": row.detail}
-    return {
+    out = {
         "id": row.id, "station_id": row.station_id, "device_id": row.device_id, "device_kind": row.device_kind,
         "source": row.source, "rule": row.rule_id, "kind": row.kind, "severity": row.severity,
         "severity_roman": SEVERITY_ROMAN.get(row.severity, "?"), "state": row.state, "active": row.active,
@@ -80,6 +84,8 @@ def alarm_to_dict(row: Alarm, now: int | None = None) -> dict[str, Any]:
         "closed_ts_ms": row.closed_ts_ms, "closed_by": row.closed_by, "shelved_until_ms": row.shelved_until_ms,
         "shelved": status_of(row).shelved(now), "shelved_by": row.shelved_by, "occurrences": row.occurrences,
     }
+    out["alerting"] = alerting(out)  # server-computed flag (ops.vocab): blink / glow / counts as alerting
+    return out
 
 
 def alarm_message(alarm: dict[str, Any], event: str, ts_ms: int, actor: str) -> dict[str, Any]:

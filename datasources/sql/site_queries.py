@@ -17,15 +17,14 @@ from sqlalchemy.orm import Session
 
 from datasources.sql.alarm_models import Alarm, Engineer, WorkOrder
 from datasources.sql.models import Station
-from ops.alarm_rules import SEVERITY_ROMAN
 from ops.sla import clocks as sla_clocks
+from ops.vocab import ORDER_FLOW, ORDER_TERMINAL_STATES, SEVERITY_ROMAN, SLA_LABEL_KEYS, alerting, order_step
 
 DAY_MS = 86_400_000
 #: local time of the centre (dates of idle-since and milestones, "today")
 CST = timezone(timedelta(hours=8))
-#: work-order states in their flow order (``cancelled`` is off the flow)
-ORDER_FLOW = ("created", "assigned", "accepted", "on_site", "resolved", "closed")
-CLOSED_ORDER_STATES = ("closed", "cancelled")
+#: finished work-order states (:data:`ops.vocab.ORDER_TERMINAL_STATES`); ``ORDER_FLOW`` is :mod:`ops.vocab`'s
+CLOSED_ORDER_STATES = ORDER_TERMINAL_STATES
 #: pro-rata rent: a day's rent is the monthly rent × 12 / 365 (the usual Chinese lease convention
 #: 日租金 = 月租金 × 12 ÷ 365, whatever the month's length)
 DAYS_PER_YEAR = 365
@@ -51,7 +50,7 @@ def alarm_history(engine: Engine, station_id: str, *, now_ms: int, days: int = 3
         ``counts`` by severity (1 = I … 4 = IV), ``open``: not closed; each row ``{"id", "rule", "message"
         ("中文 / English"), "device_id", "severity", "severity_roman", "state" (active / acknowledged /
         cleared_unacknowledged / cleared / closed, or shelved), "active": bool, "raised_ts_ms", "cleared_ts_ms",
-        "closed_ts_ms", "duration_ms"}``; ``duration_ms`` = cleared − raised, or now − raised while active.
+        "closed_ts_ms", "duration_ms", "alerting" (:func:`ops.vocab.alerting`)}``; ``duration_ms`` = cleared − raised, or now − raised while active.
         Rows ordered by ``raised_ts_ms`` descending, then id descending.
     Raises:
         ValueError: ``days`` or ``limit`` < 1.
@@ -77,6 +76,8 @@ def alarm_history(engine: Engine, station_id: str, *, now_ms: int, days: int = 3
                 "state": "shelved" if shelved else a.state, "active": bool(a.active),
                 "raised_ts_ms": a.raised_ts_ms, "cleared_ts_ms": a.cleared_ts_ms, "closed_ts_ms": a.closed_ts_ms,
                 "duration_ms": max(0, (end if end is not None else now_ms) - a.raised_ts_ms),
+                "alerting": alerting({"severity": a.severity, "active": a.active, "acknowledged": a.acknowledged,
+                                      "shelved": shelved, "state": a.state}),
             })
     return {"since_ms": since, "total": sum(counts.values()), "counts": counts, "open": n_open, "rows": rows}
 
@@ -95,8 +96,9 @@ def work_orders(engine: Engine, station_id: str, *, now_ms: int, days: int = 30,
         ``{"open": int, "recent": int, "rows": [row, …]}`` (``recent``: finished orders of the window); each row
         ``{"id", "title" ("中文 / English" when generated), "state", "step" (index in :data:`ORDER_FLOW`, -1 for
         cancelled), "severity", "severity_roman", "assignee_id", "assignee_name", "assignee_name_en",
-        "created_ts_ms", "closed_ts_ms", "sla_clock" (the running clock: respond / on_site / handled, or None),
-        "sla_due_ms" (its deadline, epoch ms, or None), "sla_remaining_ms", "overdue": bool (a running clock is past
+        "created_ts_ms", "closed_ts_ms", "open" (:func:`ops.vocab.order_open`), "sla_clock" (the running clock:
+        respond / on_site / handled, or None), "sla_due_ms" = "sla_deadline_ms" (its deadline, epoch ms, or None),
+        "sla_label_key" (its catalog key, or None), "sla_remaining_ms", "overdue": bool (a running clock is past
         its deadline), "breached": [clock names whose deadline was missed, running or met late]}``.
     Raises:
         ValueError: ``days`` or ``limit`` < 1.
@@ -123,12 +125,14 @@ def work_orders(engine: Engine, station_id: str, *, now_ms: int, days: int = 30,
             running = next((c for c in clk if c.running), None) if live else None
             rows.append({
                 "id": o.id, "title": o.title, "state": o.state,
-                "step": ORDER_FLOW.index(o.state) if o.state in ORDER_FLOW else -1,
+                "step": order_step(o.state), "open": live,
                 "severity": o.severity, "severity_roman": SEVERITY_ROMAN.get(o.severity, "?"),
                 "assignee_id": o.assignee_id, "assignee_name": name, "assignee_name_en": name_en,
                 "created_ts_ms": o.created_ts_ms, "closed_ts_ms": o.closed_ts_ms,
                 "sla_clock": running.name if running else None,
                 "sla_due_ms": running.deadline_ms if running else None,
+                "sla_deadline_ms": running.deadline_ms if running else None,
+                "sla_label_key": SLA_LABEL_KEYS[running.name] if running else None,
                 "sla_remaining_ms": running.remaining_ms if running else None,
                 "overdue": bool(running and running.breached),
                 "breached": [c.name for c in clk if c.breached and (live or not c.running)],

@@ -29,8 +29,8 @@ from datasources.sql.models import Station
 from ops.energy import air_to_power_ratio
 from ops.sla import CLOCKS, clocks
 from ops.weekly import WeekWindow, compliance_pct, delta, previous_week, rate_pct, week_window
+from ops.vocab import ORDER_STATES
 
-ORDER_STATES = ("created", "assigned", "accepted", "on_site", "resolved", "closed", "cancelled")
 LIFECYCLES = ("built", "under_construction", "idle", "maintenance")
 
 

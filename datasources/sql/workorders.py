@@ -21,7 +21,12 @@ assignee accepts / checks in / resolves, only on-duty engineers grab or get assi
                "assigned_ts_ms", "accepted_ts_ms", "on_site_ts_ms", "on_site_lon", "on_site_lat",
                "on_site_distance_m", "resolved_ts_ms", "result", "closed_ts_ms", "closed_by", "return_visit",
                "rating", "escalated": [...], "sla": [{"name", "deadline_ms", "met_ms", "breached",
-               "remaining_ms"}], "overdue": [...]}}
+               "remaining_ms"}], "overdue": [...],
+               "open": true, "sla_clock": "respond" | null, "sla_deadline_ms": ... | null,
+               "sla_label_key": "sla.respond" | null}}
+
+``open``, ``sla_clock``, ``sla_deadline_ms`` and ``sla_label_key`` are :func:`ops.vocab.order_flags`: the browser
+draws them (and ticks the countdown itself), it does not recompute them.
 """
 from __future__ import annotations
 
@@ -37,10 +42,10 @@ from datasources.sql.alarm_models import Alarm, Engineer, WorkOrder, WorkOrderEv
 from datasources.sql.alarm_store import AlarmNotFound, IllegalTransition, operator_action, publish, retry_stale
 from datasources.bus.messages import SCHEMA_VERSION, WORKORDERS_CHANNEL, now_ms
 from datasources.sql.models import Station
-from ops.alarm_rules import SEVERITY_ROMAN, SKILLS
-from ops.dispatch import (OPEN_ORDER_STATES, EngineerCandidate, IllegalOrderTransition, Proposal, haversine_m,
-                          next_order_state, propose)
+from ops.alarm_rules import SKILLS
+from ops.dispatch import EngineerCandidate, IllegalOrderTransition, Proposal, haversine_m, next_order_state, propose
 from ops.sla import clocks as sla_clocks
+from ops.vocab import (ORDER_TERMINAL_STATES, ORDER_WORKING_STATES, SEVERITY_ROMAN, order_flags, order_open)
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +117,7 @@ def _engineer_dict(e: Engineer, open_orders: int | None = None) -> dict[str, Any
 
 def _open_counts(s: Session) -> dict[str, int]:
     return {eid: int(n) for eid, n in s.execute(
-        select(WorkOrder.assignee_id, func.count()).where(WorkOrder.state.in_(OPEN_ORDER_STATES),
+        select(WorkOrder.assignee_id, func.count()).where(WorkOrder.state.in_(ORDER_WORKING_STATES),
                                                           WorkOrder.assignee_id.is_not(None))
         .group_by(WorkOrder.assignee_id))}
 
@@ -192,8 +197,8 @@ def order_to_dict(row: WorkOrder, assignee_name: str | None = None, now: int | N
     now = now_ms() if now is None else now
     clocks = sla_clocks(row.severity, row.created_ts_ms, now, accepted_ms=row.accepted_ts_ms,
                         on_site_ms=row.on_site_ts_ms, resolved_ms=row.resolved_ts_ms)
-    live = row.state not in ("closed", "cancelled")
-    return {
+    live = order_open(row.state)
+    out = {
         "id": row.id, "alarm_id": row.alarm_id, "station_id": row.station_id, "device_id": row.device_id,
         "title": row.title, "severity": row.severity, "severity_roman": SEVERITY_ROMAN.get(row.severity, "?"),
         "skill": row.skill, "state": row.state, "assignee_id": row.assignee_id, "assignee_name": assignee_name,
@@ -207,6 +212,8 @@ def order_to_dict(row: WorkOrder, assignee_name: str | None = None, now: int | N
                  "remaining_ms": c.remaining_ms} for c in clocks],
         "overdue": [c.name for c in clocks if c.breached] if live else [],
     }
+    out.update(order_flags(out))  # open, sla_clock, sla_deadline_ms, sla_label_key (ops.vocab)
+    return out
 
 
 def _dict(s: Session, row: WorkOrder, now: int) -> dict[str, Any]:
@@ -348,7 +355,7 @@ def _transition(engine: Engine, order_id: int, action: str, actor: str, ts: int,
             target = next_order_state(row.state, action)
             detail = mutate(s, row) or {}
             row.state = target
-            if target in ("closed", "cancelled"):
+            if target in ORDER_TERMINAL_STATES:
                 row.open_key = None
             s.flush()
             _event(s, row, ts, event or action, actor, detail)
@@ -523,7 +530,7 @@ def list_orders(engine: Engine, *, open_only: bool = True, engineer_id: str | No
     now = now_ms() if now is None else now
     stmt = select(WorkOrder)
     if open_only:
-        stmt = stmt.where(WorkOrder.state.not_in(("closed", "cancelled")))
+        stmt = stmt.where(WorkOrder.state.not_in(ORDER_TERMINAL_STATES))
     if engineer_id:
         stmt = stmt.where(WorkOrder.assignee_id == engineer_id)
     if station_id:
