@@ -25,6 +25,7 @@ from dashboard.auth.core import Forbidden, authorize
 from dashboard.pages.alarms import me as current_me
 from dashboard.live.ops_bridge import FIELD_ROOM, engineer_room
 from i18n import t
+from ops.vocab import format_countdown, index_with_vocab, running_clock
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +46,15 @@ def _dt(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, CST).strftime("%m-%d %H:%M") if ms else "—"
 
 
-def _dur(ms: int) -> str:
-    s = abs(int(ms)) // 1000
-    h, m, sec = s // 3600, s % 3600 // 60, s % 60
-    return ("-" if ms < 0 else "") + (f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}")
+_dur = format_countdown  # SLA countdown text (ops.vocab; the browser ticks it with cc.vocab.sla.countdown)
 
 
 def order_card(o: dict, lang: str, pool: bool = False) -> html.Div:
     st = o["station"]
     name = (st.get("name_en") or st.get("name")) if lang == "en" else st.get("name")
-    running = [c for c in o["sla"] if c["met_ms"] is None] if o["state"] not in ("resolved", "closed") else []
+    c = running_clock(o)
     sla = []
-    if running:
-        c = running[0]
+    if c is not None:
         sla = [html.Span(className="cc-sla" + (" cc-sla-over" if c["remaining_ms"] < 0 else ""),
                          **{"data-deadline": c["deadline_ms"]}, children=[
                              html.Span(t(f"sla.{c['name']}", lang), className="cc-sla-k"),
@@ -144,6 +141,7 @@ def init_field_app(server, ctx) -> dash.Dash:
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1, maximum-scale=1"},
                    {"name": "theme-color", "content": "#040a13"}],
     )
+    app.index_string = index_with_vocab(app.index_string)  # <script id="cc-vocab">: the vocabulary as data
     app.layout = field_layout
     ops = ctx.ops
 

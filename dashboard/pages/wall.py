@@ -66,6 +66,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.auth.core import create_user, get_user, write_audit
 from i18n import normalize_lang, t
+from ops.vocab import STATION_LEGEND_ORDER
 from layers import regions as regions_layer
 from layers import stations as stations_layer
 from layers.base import NATION
@@ -335,7 +336,7 @@ def _map(ctx, lang: str) -> html.Section:
         html.Div(className="cc-w-legend", children=[
             html.Span(className="cc-w-legend-item", children=[html.I(className=f"cc-w-dot cc-bg-{s}"),
                                                               t(f"state.{s}", lang)])
-            for s in ("running", "idle", "alarm", "offline", "not_built")]),
+            for s in STATION_LEGEND_ORDER]),
     ])
 
 

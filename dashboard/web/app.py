@@ -60,6 +60,7 @@ from datasources.settings import Settings, load_settings
 from i18n import t
 from layers import enterprise_heat
 from layers import regions as regions_layer
+from ops.vocab import index_with_vocab
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None, engine=None, redis_url: str | N
         external_scripts=["/i18n/catalog.js"], suppress_callback_exceptions=True, serve_locally=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
+    app.index_string = index_with_vocab(app.index_string)  # <script id="cc-vocab">: the vocabulary as data
     app.layout = serve_layout(ctx)
 
     from callbacks import register_all  # noqa: PLC0415 — callbacks import layers/datasources only

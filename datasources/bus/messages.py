@@ -65,6 +65,9 @@ import uuid
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable
 
+from ops.station_state import StationSummary  # noqa: F401 — the digest is domain logic (ops); re-exported here
+from ops.vocab import STATION_STATES  # noqa: F401 — station live states, in order of display precedence
+
 SCHEMA_VERSION = 1
 
 READINGS_CHANNEL_PREFIX = "cc:readings:"
@@ -77,9 +80,6 @@ WORKORDERS_CHANNEL = "cc:workorders"
 SIM_CONTROL_CHANNEL = "cc:sim:control"
 CONTROL_WRITE_CHANNEL = "cc:control:write"
 CONTROL_REPLY_PREFIX = "cc:control:reply:"
-
-#: station live states, in order of display precedence (DESIGN.md; issue 2 "coloured by live state")
-STATION_STATES = ("alarm", "offline", "running", "idle", "not_built")
 
 
 class SchemaError(ValueError):
@@ -112,25 +112,6 @@ class DeviceReading:
     error: str | None = None
     #: value names that decoded to NaN/±inf this cycle: deleted from ``cc:latest`` (not part of the JSON message)
     nonfinite: tuple[str, ...] = field(default=(), compare=False, repr=False)
-
-
-@dataclass
-class StationSummary:
-    """Station-level digest of one poll cycle, computed by :func:`ops.station_state.summarise`.
-
-    Fields: ``state`` one of :data:`STATION_STATES`; flows in m³/min; powers in kW; pressure MPa (gauge).
-    """
-
-    state: str
-    devices_online: int = 0
-    devices_total: int = 0
-    compressors_loaded: int = 0
-    compressors_total: int = 0
-    flow_m3_min: float = 0.0
-    power_kw: float = 0.0
-    discharge_pressure_mpa: float | None = None
-    alarm_inputs: list[str] = field(default_factory=list)
-    ts_ms: int = 0
 
 
 @dataclass
