@@ -44,14 +44,17 @@ The folder is ``$CC_PROFILES_DIR`` when set, else the packaged ``datasources/mod
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Optional
 
 import yaml
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from datasources.settings import get_settings
+from ops.schema import FieldError, StrictModel, validate
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +117,6 @@ class RegisterSpec:
         return self.register_type in BIT_TYPES
 
 
-_FIELDS = {f for f in RegisterSpec.__dataclass_fields__ if f != "count"}
-
-
 @dataclass(frozen=True)
 class DeviceProfile:
     """A validated register map. ``registers`` keeps file order; ``by_name`` indexes it."""
@@ -146,142 +146,137 @@ class DeviceProfile:
         return None
 
 
-def _req(obj: dict, key: str, where: str) -> Any:
-    if key not in obj or obj[key] is None:
-        raise ProfileError(f"{where}.{key}: required field is missing")
-    return obj[key]
+# ------------------------------------------------------------------------------------------------ schema (pydantic)
+SnakeName = Annotated[str, Field(pattern=_NAME_RE.pattern)]
+#: free text fields (unit, description): anything YAML gives, as text (as before: ``unit: 1`` is ``"1"``)
+Text = Annotated[str, BeforeValidator(lambda v: "" if v is None else str(v))]
 
 
-def _opt_int(raw: dict, key: str, where: str, lo: int, hi: int) -> int | None:
-    val = raw.get(key)
-    if val is None:
-        return None
-    if not isinstance(val, int) or isinstance(val, bool) or not lo <= val <= hi:
-        raise ProfileError(f"{where}.{key}: {val!r} must be an integer {lo}..{hi}")
-    return val
+class RegisterModel(StrictModel):
+    """Schema of one ``registers[]`` entry of a profile file (module docstring); cross-field rules below."""
+
+    name: SnakeName
+    register_type: Literal[REGISTER_TYPES]  # type: ignore[valid-type]
+    address: Annotated[int, Field(ge=0, le=_MAX_ADDRESS)]
+    data_type: Optional[Literal[tuple(DATA_TYPES)]] = None  # type: ignore[valid-type]  # bits: default bool
+    word_order: Literal[WORD_ORDERS] = "big"  # type: ignore[valid-type]
+    byte_order: Literal[BYTE_ORDERS] = "big"  # type: ignore[valid-type]
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: Text = ""
+    writable: bool = False
+    description: Text = ""
+    length: Optional[Annotated[int, Field(ge=1, le=MAX_STRING_REGISTERS)]] = None
+    bit: Optional[Annotated[int, Field(ge=0, le=15)]] = None
+    decimals: Optional[Annotated[int, Field(ge=0, le=15)]] = None
+    role: Optional[SnakeName] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_bit_type(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and raw.get("data_type") is None and raw.get("register_type") in BIT_TYPES:
+            return {**raw, "data_type": "bool"}
+        return raw
+
+    @model_validator(mode="after")
+    def _rules(self) -> "RegisterModel":
+        rtype, dtype = self.register_type, self.data_type
+        if dtype is None:
+            raise FieldError("data_type", f"required for a {rtype} register, one of {list(DATA_TYPES)}")
+        if (rtype in BIT_TYPES) != (dtype == "bool"):
+            raise FieldError("data_type", f"{dtype!r} does not fit register_type {rtype!r} (coils and discrete "
+                                          "inputs are bool, registers are numeric or string)")
+        if self.scale == 0:
+            raise FieldError("scale", "must not be 0")
+        if self.writable and rtype not in ("holding", "coil"):
+            raise FieldError("writable", f"a {rtype} register cannot be written")
+        if dtype == "string" and self.length is None:
+            raise FieldError("length", "required for data_type string (number of registers)")
+        if dtype != "string" and self.length is not None:
+            raise FieldError("length", "only data_type string has a length")
+        if self.bit is not None:
+            if rtype not in ("holding", "input") or dtype not in ("int16", "uint16"):
+                raise FieldError("bit", f"only an int16/uint16 holding or input register has bits (got {dtype} "
+                                        f"{rtype})")
+            if self.writable:
+                raise FieldError("writable", "a bit field is read-only (writing it needs the whole word)")
+        if (dtype == "string" or self.bit is not None) and (self.scale != 1 or self.offset != 0):
+            raise FieldError("scale", f"a {'string' if dtype == 'string' else 'bit field'} has no scale/offset")
+        count = self.length if dtype == "string" else DATA_TYPES[dtype]
+        if self.address + count - 1 > _MAX_ADDRESS:
+            raise FieldError("address", f"{self.address}+{count} runs past {_MAX_ADDRESS}")
+        return self
+
+    def spec(self) -> RegisterSpec:
+        """The :class:`RegisterSpec` the poller, codec and simulator use."""
+        return RegisterSpec(**self.model_dump())
 
 
-def _register_from_dict(raw: Any, where: str) -> RegisterSpec:
-    if not isinstance(raw, dict):
-        raise ProfileError(f"{where}: must be a mapping, got {type(raw).__name__}")
-    unknown = set(raw) - _FIELDS
-    if unknown:
-        raise ProfileError(f"{where}: unknown field(s) {sorted(unknown)}")
-    name = _req(raw, "name", where)
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ProfileError(f"{where}.name: {name!r} must be snake_case (a-z, 0-9, _)")
-    rtype = _req(raw, "register_type", where)
-    if rtype not in REGISTER_TYPES:
-        raise ProfileError(f"{where}.register_type: {rtype!r} is not one of {list(REGISTER_TYPES)}")
-    address = _req(raw, "address", where)
-    if not isinstance(address, int) or isinstance(address, bool) or not 0 <= address <= _MAX_ADDRESS:
-        raise ProfileError(f"{where}.address: {address!r} must be an integer 0..{_MAX_ADDRESS}")
-    dtype = raw.get("data_type", "bool" if rtype in BIT_TYPES else None)
-    if dtype not in DATA_TYPES:
-        raise ProfileError(f"{where}.data_type: {dtype!r} is not one of {list(DATA_TYPES)}")
-    if (rtype in BIT_TYPES) != (dtype == "bool"):
-        raise ProfileError(f"{where}.data_type: {dtype!r} does not fit register_type {rtype!r} "
-                           "(coils and discrete inputs are bool, registers are numeric or string)")
-    word_order = raw.get("word_order", "big")
-    if word_order not in WORD_ORDERS:
-        raise ProfileError(f"{where}.word_order: {word_order!r} is not one of {list(WORD_ORDERS)}")
-    byte_order = raw.get("byte_order", "big")
-    if byte_order not in BYTE_ORDERS:
-        raise ProfileError(f"{where}.byte_order: {byte_order!r} is not one of {list(BYTE_ORDERS)}")
-    for key in ("scale", "offset"):
-        val = raw.get(key, 1.0 if key == "scale" else 0.0)
-        if not isinstance(val, (int, float)) or isinstance(val, bool):
-            raise ProfileError(f"{where}.{key}: {val!r} must be a number")
-    if raw.get("scale", 1.0) == 0:
-        raise ProfileError(f"{where}.scale: must not be 0")
-    writable = raw.get("writable", False)
-    if not isinstance(writable, bool):
-        raise ProfileError(f"{where}.writable: {writable!r} must be true or false")
-    if writable and rtype not in ("holding", "coil"):
-        raise ProfileError(f"{where}.writable: a {rtype} register cannot be written")
-    length = _opt_int(raw, "length", where, 1, MAX_STRING_REGISTERS)
-    if dtype == "string" and length is None:
-        raise ProfileError(f"{where}.length: required for data_type string (number of registers)")
-    if dtype != "string" and length is not None:
-        raise ProfileError(f"{where}.length: only data_type string has a length")
-    bit = _opt_int(raw, "bit", where, 0, 15)
-    if bit is not None:
-        if rtype not in ("holding", "input") or dtype not in ("int16", "uint16"):
-            raise ProfileError(f"{where}.bit: only an int16/uint16 holding or input register has bits "
-                               f"(got {dtype} {rtype})")
-        if writable:
-            raise ProfileError(f"{where}.writable: a bit field is read-only (writing it needs the whole word)")
-    if (dtype == "string" or bit is not None) and (raw.get("scale", 1.0) != 1 or raw.get("offset", 0.0) != 0):
-        raise ProfileError(f"{where}.scale: a {'string' if dtype == 'string' else 'bit field'} has no scale/offset")
-    decimals = _opt_int(raw, "decimals", where, 0, 15)
-    role = raw.get("role")
-    if role is not None and (not isinstance(role, str) or not _NAME_RE.match(role)):
-        raise ProfileError(f"{where}.role: {role!r} must be snake_case (a-z, 0-9, _)")
-    count = length if dtype == "string" else DATA_TYPES[dtype]
-    if address + count - 1 > _MAX_ADDRESS:
-        raise ProfileError(f"{where}.address: {address}+{count} runs past {_MAX_ADDRESS}")
-    return RegisterSpec(name=name, register_type=rtype, address=address, data_type=dtype, word_order=word_order,
-                        scale=float(raw.get("scale", 1.0)), offset=float(raw.get("offset", 0.0)),
-                        unit=str(raw.get("unit", "")), writable=writable,
-                        description=str(raw.get("description", "")), byte_order=byte_order, length=length,
-                        bit=bit, decimals=decimals, role=role)
+class ProfileModel(StrictModel):
+    """Schema of a profile file: ``model``, ``kind``, ``description``, ``registers`` (non-empty); names and roles
+    unique, addresses of one register type not overlapping (bit fields may share a word with bit fields only)."""
+
+    model: str
+    kind: Literal[DEVICE_KINDS]  # type: ignore[valid-type]
+    description: Text = ""
+    registers: Annotated[list[RegisterModel], Field(min_length=1)]
+
+    @field_validator("model")
+    @classmethod
+    def _model_not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must be a non-empty string")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_and_disjoint(self) -> "ProfileModel":
+        seen: dict[str, int] = {}
+        roles: dict[str, int] = {}
+        used: dict[tuple[str, int], str] = {}
+        bits_used: dict[tuple[str, int, int], str] = {}  # (type, address, bit) of bit fields
+        bit_words: set[tuple[str, int]] = set()  # registers holding bit fields (may be shared by bit fields only)
+        for i, r in enumerate(self.registers):
+            if r.name in seen:
+                raise FieldError(("registers", i, "name"), f"{r.name!r} already used by registers[{seen[r.name]}]")
+            seen[r.name] = i
+            if r.role is not None:
+                if r.role in roles:
+                    raise FieldError(("registers", i, "role"),
+                                     f"{r.role!r} already used by registers[{roles[r.role]}]")
+                roles[r.role] = i
+            if r.bit is not None:
+                key = (r.register_type, r.address)
+                other = used.get(key) if key not in bit_words else None
+                if other is None:
+                    other = bits_used.get((r.register_type, r.address, r.bit))
+                if other:
+                    raise FieldError(("registers", i, "address"),
+                                     f"{r.register_type} {r.address} bit {r.bit} overlaps {other!r}")
+                bits_used[(r.register_type, r.address, r.bit)] = r.name
+                bit_words.add(key)
+                used[key] = r.name
+                continue
+            count = r.length if r.data_type == "string" else DATA_TYPES[r.data_type]
+            for a in range(r.address, r.address + count):
+                other = used.get((r.register_type, a))
+                if other:
+                    raise FieldError(("registers", i, "address"), f"{r.register_type} {a} overlaps {other!r}")
+                used[(r.register_type, a)] = r.name
+        return self
 
 
 def profile_from_dict(raw: Any, source: str = "<dict>") -> DeviceProfile:
-    """Validate a parsed profile.
+    """Validate a parsed profile (:class:`ProfileModel`).
 
     Raises:
-        ProfileError: naming ``source`` and the field: missing/unknown fields, bad types, duplicate names,
+        ProfileError: ``<source>: <field>: <reason>`` — missing/unknown fields, bad types, duplicate names,
             overlapping addresses within one register type.
     """
     if not isinstance(raw, dict):
         raise ProfileError(f"{source}: top level must be a mapping with model, kind, registers")
-    unknown = set(raw) - {"model", "kind", "description", "registers"}
-    if unknown:
-        raise ProfileError(f"{source}: unknown field(s) {sorted(unknown)}")
-    model = _req(raw, "model", source)
-    if not isinstance(model, str) or not model.strip():
-        raise ProfileError(f"{source}.model: must be a non-empty string")
-    kind = _req(raw, "kind", source)
-    if kind not in DEVICE_KINDS:
-        raise ProfileError(f"{source}.kind: {kind!r} is not one of {list(DEVICE_KINDS)}")
-    regs_raw = _req(raw, "registers", source)
-    if not isinstance(regs_raw, list) or not regs_raw:
-        raise ProfileError(f"{source}.registers: must be a non-empty list")
-    regs = [_register_from_dict(r, f"{source}: registers[{i}]") for i, r in enumerate(regs_raw)]
-    seen: dict[str, int] = {}
-    roles: dict[str, int] = {}
-    used: dict[tuple[str, int], str] = {}
-    bits_used: dict[tuple[str, int, int], str] = {}  # (type, address, bit) of bit fields
-    bit_words: set[tuple[str, int]] = set()  # registers holding bit fields (may be shared by bit fields only)
-    for i, r in enumerate(regs):
-        if r.name in seen:
-            raise ProfileError(f"{source}: registers[{i}].name: {r.name!r} already used by registers[{seen[r.name]}]")
-        seen[r.name] = i
-        if r.role is not None:
-            if r.role in roles:
-                raise ProfileError(f"{source}: registers[{i}].role: {r.role!r} already used by "
-                                   f"registers[{roles[r.role]}]")
-            roles[r.role] = i
-        if r.bit is not None:
-            key = (r.register_type, r.address)
-            other = used.get(key) if key not in bit_words else None
-            if other is None:
-                other = bits_used.get((r.register_type, r.address, r.bit))
-            if other:
-                raise ProfileError(f"{source}: registers[{i}].address: {r.register_type} {r.address} bit {r.bit} "
-                                   f"overlaps {other!r}")
-            bits_used[(r.register_type, r.address, r.bit)] = r.name
-            bit_words.add(key)
-            used[key] = r.name
-            continue
-        for a in range(r.address, r.address + r.count):
-            other = used.get((r.register_type, a))
-            if other:
-                raise ProfileError(f"{source}: registers[{i}].address: {r.register_type} {a} overlaps {other!r}")
-            used[(r.register_type, a)] = r.name
-    return DeviceProfile(model=model, kind=kind, description=str(raw.get("description", "")),
-                         registers=tuple(regs), source=source)
+    m = validate(ProfileModel, raw, source, ProfileError)
+    return DeviceProfile(model=m.model, kind=m.kind, description=m.description,
+                         registers=tuple(r.spec() for r in m.registers), source=source)
 
 
 def load_profile(path: str | Path) -> DeviceProfile:
@@ -343,8 +338,7 @@ def load_profiles_lenient(directory: str | Path | None = None) -> tuple[dict[str
 
 def profiles_dir() -> Path:
     """The profiles folder: ``$CC_PROFILES_DIR`` when set and not empty, else the packaged ``datasources/modbus/profiles``."""
-    env = os.environ.get(PROFILES_DIR_ENV, "").strip()
-    return Path(env) if env else PROFILE_DIR
+    return get_settings().profiles_dir or PROFILE_DIR
 
 
 @lru_cache(maxsize=1)

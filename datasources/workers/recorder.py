@@ -96,7 +96,7 @@ def _reject_constant(name: str):
 
 def parse_entry(raw: bytes | str) -> dict:
     """Decode and validate the ``data`` field of a ``cc:readings`` entry: the bus schema's hot-path check,
-    :func:`datasources.bus.messages.parse_reading_entry` (envelope and summary strictly, each device for the keys
+    :func:`datasources.bus.messages.parse_reading_entry` (envelope strictly, summary an object, each device for the keys
     read here). A value of the wrong type still fails later, in :meth:`Recorder.ingest`, which then acknowledges
     that entry as invalid and re-reads the station's other entries (nothing half-applied).
 
