@@ -10,9 +10,9 @@ plugin).
 
 Grid geometry: for a Leaflet zoom ``z`` the world is ``256·2^z`` px wide, so one screen pixel is
 ``360 / (256·2^z)`` degrees of longitude and the same amount of "Mercator degrees"
-(``y = degrees(ln tan(π/4 + φ/2))`` = EPSG:3857 northing / R · 180/π, R = 6,378,137 m). A cell is ``cell_px`` screen pixels (default 4). Cell edges are snapped to
-multiples of the cell size, so two requests for overlapping viewports at one zoom share their cells (no shimmer when
-panning; cacheable by snapped bounds).
+(``y = degrees(ln tan(π/4 + φ/2))`` = EPSG:3857 northing / R · 180/π, R = 6,378,137 m). A cell is ``cell_px``
+screen pixels (default 4). Cell edges are snapped to multiples of the cell size, so two requests for overlapping
+viewports at one zoom share their cells (no shimmer when panning; cacheable by snapped bounds).
 
 Units: the grid holds the weight per cell (e.g. enterprises, 万元 of capital) after smoothing; ``sum(grid)`` equals
 the total weight of the points inside the grid's bounds. Everything is WGS-84 longitude/latitude degrees in and out.

