@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-ACTIVE = "active"
-ACKNOWLEDGED = "acknowledged"
-CLEARED = "cleared"
-CLEARED_UNACKNOWLEDGED = "cleared_unacknowledged"
-CLOSED = "closed"
-STATES = (ACTIVE, ACKNOWLEDGED, CLEARED_UNACKNOWLEDGED, CLEARED, CLOSED)
+from ops.vocab import (ALARM_ACKNOWLEDGED as ACKNOWLEDGED, ALARM_ACTIVE as ACTIVE, ALARM_CLEARED as CLEARED,
+                       ALARM_CLEARED_UNACKNOWLEDGED as CLEARED_UNACKNOWLEDGED, ALARM_CLOSED as CLOSED,
+                       ALARM_STATES as STATES)
+
+__all__ = ["ACKNOWLEDGED", "ACTIONS", "ACTIVE", "CLEARED", "CLEARED_UNACKNOWLEDGED", "CLOSED", "EVENT_OF_ACTION",
+           "MAX_SHELVE_MS", "STATES", "AlarmStatus", "IllegalTransition", "allowed_actions", "transition"]
 
 ACTIONS = ("raise", "clear", "acknowledge", "close", "shelve", "unshelve")
 #: the event name published / stored for each action (``cc:alarms`` ``event`` field)

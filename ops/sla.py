@@ -23,10 +23,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ops.vocab import SLA_CLOCKS
+
 MIN = 60_000
 HOUR = 3_600_000
 
-CLOCKS = ("respond", "on_site", "handled")
+#: clock names, in order (:data:`ops.vocab.SLA_CLOCKS`; labels and countdown text are the vocabulary's)
+CLOCKS = SLA_CLOCKS
 
 
 @dataclass(frozen=True)
