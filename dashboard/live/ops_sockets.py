@@ -14,7 +14,8 @@ event                  data                                                     
 =====================  =============================================================  ===============================
 
 Each handler is guarded (:func:`dashboard.auth.core.socketio_guard`: refused and audited unless the session's role may
-act) and the action itself is authorised and audited again by :class:`dashboard.web.operations.OpsService`. A refusal
+act), its data shaped by the same payload model as the HTTP endpoint's (:mod:`dashboard.web.payloads`), and the action
+itself is authorised and audited again by :class:`dashboard.web.operations.OpsService`. A refusal
 acknowledges ``{"ok": false, "error", "status": 401 | 403}``; a domain error ``{"ok": false, "error", "status": 4xx}``.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ import logging
 
 from dashboard.auth.core import Forbidden, socketio_guard
 from dashboard.web.operations import OpsError
+from dashboard.web.payloads import AlarmEvent, Control, Dispatch, OrderEvent, parse
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +45,6 @@ def _safe(fn):
     return wrapper
 
 
-def _int(v, name: str) -> int:
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        raise OpsError(f"{name} must be an integer", 400) from None
-
-
 def register(socketio, ctx) -> None:
     """Attach the ``ops:*`` handlers (namespace ``/``)."""
 
@@ -58,8 +53,8 @@ def register(socketio, ctx) -> None:
         @socketio_guard(perm)
         @_safe
         def handler(data):
-            msg = ctx.ops.alarm_action(_int(data.get("alarm_id"), "alarm_id"), action,
-                                       comment=str(data.get("comment") or ""), duration_s=data.get("duration_s"))
+            p = parse(AlarmEvent, data, event)
+            msg = ctx.ops.alarm_action(p.alarm_id, action, comment=p.comment, duration_s=p.duration_s)
             return {"ok": True, "alarm": msg["alarm"], "event": msg["event"]}
 
         handler.__name__ = f"on_{event.replace(':', '_')}"
@@ -73,23 +68,20 @@ def register(socketio, ctx) -> None:
     @socketio_guard("workorder.create")
     @_safe
     def on_dispatch(data):
-        alarm_id = data.get("alarm_id")
-        engineer = data.get("engineer_id", "auto")
-        order = ctx.ops.dispatch(alarm_id=_int(alarm_id, "alarm_id") if alarm_id is not None else None,
-                                 station_id=data.get("station_id") or None,
-                                 engineer_id=str(engineer) if engineer is not None else None)
+        p = parse(Dispatch, data, "ops:dispatch")
+        order = ctx.ops.dispatch(alarm_id=p.alarm_id, station_id=p.station_id, engineer_id=p.engineer_id)
         return {"ok": True, "order": order}
 
     @socketio.on("ops:order")
     @_safe
     def on_order(data):
-        kw = {k: v for k, v in data.items() if k not in ("order_id", "action")}
-        order = ctx.ops.order_action(_int(data.get("order_id"), "order_id"), str(data.get("action") or ""), **kw)
+        p = parse(OrderEvent, data, "ops:order")
+        order = ctx.ops.order_action(p.order_id, p.action, **p.arguments())
         return {"ok": True, "order": order}
 
     @socketio.on("ops:control")
     @socketio_guard("control.command")
     @_safe
     def on_control(data):
-        return ctx.ops.control(str(data.get("device_id") or ""), str(data.get("command") or ""),
-                               confirmed=data.get("confirmed") is True)
+        p = parse(Control, data, "ops:control")
+        return ctx.ops.control(p.device_id, p.command, confirmed=p.confirmed)

@@ -39,6 +39,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from dashboard.auth.core import Forbidden
 from dashboard.web.operations import OpsError
+from dashboard.web.payloads import AlarmActionBody, Control, Dispatch, Position, Setpoint, parse
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +118,8 @@ def alarm(alarm_id: int):
 
 @bp.post("/api/alarms/<int:alarm_id>/<action>")
 def alarm_action(alarm_id: int, action: str):
-    body = _body()
-    msg = _ops().alarm_action(alarm_id, action, comment=str(body.get("comment") or ""),
-                              duration_s=body.get("duration_s"))
+    body = parse(AlarmActionBody, _body(), action)
+    msg = _ops().alarm_action(alarm_id, action, comment=body.comment, duration_s=body.duration_s)
     return _ok(alarm=msg["alarm"], event=msg["event"])
 
 
@@ -133,12 +133,8 @@ def proposal():
 
 @bp.post("/api/workorders")
 def create_order():
-    body = _body()
-    alarm_id = body.get("alarm_id")
-    engineer = body.get("engineer_id", "auto")
-    order = _ops().dispatch(alarm_id=_int(alarm_id, "alarm_id") if alarm_id is not None else None,
-                            station_id=body.get("station_id") or None,
-                            engineer_id=str(engineer) if engineer is not None else None)
+    body = parse(Dispatch, _body(), "dispatch")
+    order = _ops().dispatch(alarm_id=body.alarm_id, station_id=body.station_id, engineer_id=body.engineer_id)
     return _ok(order=order), 201
 
 
@@ -164,16 +160,15 @@ def order_action(order_id: int, action: str):
 
 @bp.post("/api/engineers/position")
 def position():
-    body = _body()
-    return _ok(position=_ops().report_position(body.get("lon"), body.get("lat")))
+    body = parse(Position, _body(), "position")
+    return _ok(position=_ops().report_position(body.lon, body.lat))
 
 
 # ---------------------------------------------------------------- remote control and video
 @bp.post("/api/control")
 def control():
-    body = _body()
-    out = _ops().control(str(body.get("device_id") or ""), str(body.get("command") or ""),
-                         confirmed=body.get("confirmed") is True)
+    body = parse(Control, _body(), "control")
+    out = _ops().control(body.device_id, body.command, confirmed=body.confirmed)
     resp = jsonify({**out, "ok": out["ok"]})
     resp.status_code = 200 if out["ok"] else 409
     return resp
@@ -182,9 +177,8 @@ def control():
 @bp.post("/api/devices/<device_id>/setpoint")
 def setpoint(device_id: str):
     """``{"name", "value", "confirmed"}`` — write a set-point (engineering units); 200 ok, 409 refused / failed."""
-    body = _body()
-    out = _ops().setpoint(device_id, str(body.get("name") or ""), body.get("value"),
-                          confirmed=body.get("confirmed") is True)
+    body = parse(Setpoint, _body(), "setpoint")
+    out = _ops().setpoint(device_id, body.name, body.value, confirmed=body.confirmed)
     resp = jsonify({**out, "ok": out["ok"]})
     resp.status_code = 200 if out["ok"] else 409
     return resp
