@@ -1,5 +1,5 @@
-"""MJPEG camera streams (datasources.sim.cameras): the Flask blueprint through the test client and through a real HTTP
-server thread; camera rows from real SQLite / PostgreSQL databases."""
+"""MJPEG camera streams (frames: datasources.sim.cameras; routes: dashboard.web.cameras): the Flask blueprint through
+the test client and through a real HTTP server thread; camera rows from real SQLite / PostgreSQL databases."""
 from __future__ import annotations
 
 import http.client
@@ -11,7 +11,8 @@ from flask import Flask
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
-from datasources.sim.cameras import BOUNDARY, CameraInfo, FrameSource, cameras_blueprint, render_frame
+from dashboard.web.cameras import cameras_blueprint
+from datasources.sim.cameras import BOUNDARY, CameraInfo, FrameSource, render_frame
 from datasources.sql.city_models import Camera
 from datasources.sql.db import make_engine, migrate
 

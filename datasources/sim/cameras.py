@@ -1,25 +1,18 @@
 """Camera video for the demo: a real MJPEG stream per camera, generated on the server.
 
-``GET /cameras/<id>/stream.mjpg`` answers ``multipart/x-mixed-replace; boundary=ccframe`` — the format IP cameras
-serve and every browser plays in a plain ``<img src=...>`` — with a new JPEG frame every ``1/fps`` seconds (default
-3 fps): a dark test scene with a moving scan bar, the camera's name, id and the current time (China Standard Time),
-so an operator sees at a glance that the picture is live. ``GET /cameras/<id>/snapshot.jpg`` answers one frame.
-
-* Unknown camera → HTTP 404 (JSON error).
-* Offline camera (``cameras.status = 'offline'``) → HTTP 503 with ``Retry-After: 30`` and one JPEG "no signal" frame
-  as the body (browsers show an image body whatever the status, so the video tile shows why it is dark).
-* ``?frames=N`` (1–10,000) ends a stream after N frames (tests, thumbnails); without it the stream runs until the
-  client disconnects (the WSGI server then closes the generator).
+The stream is ``multipart/x-mixed-replace; boundary=ccframe`` — the format IP cameras serve and every browser plays
+in a plain ``<img src=...>`` — with a new JPEG frame every ``1/fps`` seconds (default 3 fps): a dark test scene with
+a moving scan bar, the camera's name, id and the current time (China Standard Time), so an operator sees at a glance
+that the picture is live. This module renders frames and paces the stream; the HTTP routes
+(``/cameras/<id>/stream.mjpg``, ``/cameras/<id>/snapshot.jpg``, 404 / 503 / 400 answers) are
+:func:`dashboard.web.cameras.cameras_blueprint`'s.
 
 Frames are shared: N viewers of one camera (a video wall) cost one rendering per tick (a per-camera cache keyed by
 the tick number). Rendering: Pillow (``ImageDraw`` + JPEG encoder), 640 × 360, quality 70: ~5 ms and ~25 kB per
 frame. Chinese names need a CJK font: ``$CC_CAMERA_FONT`` or the first of :data:`FONT_CANDIDATES` found; without one
 the English name is drawn.
 
-Wiring (app factory)::
-
-    from datasources.sim.cameras import cameras_blueprint
-    server.register_blueprint(cameras_blueprint(engine))
+Wiring: :mod:`dashboard.web.cameras` serves :class:`FrameSource` streams of the rows :func:`load_camera` reads.
 """
 from __future__ import annotations
 
@@ -38,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from datasources.sql.city_models import Camera
 
-__all__ = ["BOUNDARY", "FONT_CANDIDATES", "CameraInfo", "FrameSource", "cameras_blueprint", "mjpeg_part",
+__all__ = ["BOUNDARY", "DEFAULT_FPS", "FONT_CANDIDATES", "CameraInfo", "FrameSource", "load_camera", "mjpeg_part",
            "render_frame"]
 
 BOUNDARY = "ccframe"
@@ -73,7 +66,9 @@ class CameraInfo:
 def _font(size: int):
     from PIL import ImageFont  # noqa: PLC0415
 
-    for path in (os.environ.get("CC_CAMERA_FONT"), *FONT_CANDIDATES):
+    from datasources.settings import get_settings  # noqa: PLC0415
+
+    for path in (get_settings().camera_font, *FONT_CANDIDATES):
         if path and os.path.exists(path):
             try:
                 return ImageFont.truetype(path, size), True
@@ -186,7 +181,12 @@ class FrameSource:
             sent += 1
 
 
-def _load_camera(engine: Engine, camera_id: str) -> CameraInfo | None:
+def load_camera(engine: Engine, camera_id: str) -> CameraInfo | None:
+    """The :class:`CameraInfo` of a row of the ``cameras`` table, or ``None`` for an unknown ``camera_id``.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: database unreachable.
+    """
     with Session(engine) as s:
         row = s.get(Camera, camera_id)
         if row is None:
@@ -196,7 +196,8 @@ def _load_camera(engine: Engine, camera_id: str) -> CameraInfo | None:
 
 def cameras_blueprint(engine: Engine, fps: float = DEFAULT_FPS, url_prefix: str = "/cameras",
                       cache_s: float = 10.0):
-    """A Flask blueprint serving ``<url_prefix>/<id>/stream.mjpg`` and ``<url_prefix>/<id>/snapshot.jpg``.
+    """Transitional copy of :func:`dashboard.web.cameras.cameras_blueprint` (the routes moved there), kept only until
+    the app factory imports it from its new place; removed then.
 
     Args:
         engine: database with the ``cameras`` table (camera rows are cached ``cache_s`` seconds).
@@ -218,7 +219,7 @@ def cameras_blueprint(engine: Engine, fps: float = DEFAULT_FPS, url_prefix: str 
             hit = cache.get(camera_id)
             if hit and now - hit[0] < cache_s:
                 return hit[1]
-        info = _load_camera(engine, camera_id) if len(camera_id) <= 32 else None
+        info = load_camera(engine, camera_id) if len(camera_id) <= 32 else None
         with lock:
             cache[camera_id] = (now, info)
             if len(cache) > 10_000:

@@ -79,7 +79,7 @@ class Camera(Base):
     """A video camera. ``station_id`` set: a camera of that station (room, yard); else a street camera.
 
     ``stream_url``: for ``mjpeg`` cameras served by this app, ``/cameras/<id>/stream.mjpg``
-    (:func:`datasources.sim.cameras.cameras_blueprint`); for ``hls`` an external ``.m3u8`` URL.
+    (:func:`dashboard.web.cameras.cameras_blueprint`); for ``hls`` an external ``.m3u8`` URL.
     """
 
     __tablename__ = "cameras"
