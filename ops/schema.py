@@ -16,6 +16,7 @@ This module sits in ``ops`` because every layer above may import it (``ops`` imp
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, TypeVar
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
@@ -76,16 +77,46 @@ _REASONS = {"missing": "required field is missing", "extra_forbidden": "unknown 
 
 def _reason(err: Mapping[str, Any]) -> str:
     msg = str(err.get("msg", "invalid"))
-    if err.get("type") in _REASONS:
-        return _REASONS[err["type"]]
-    if err.get("type") == "value_error":  # a ValueError raised by one of our validators: its own words
-        ctx = err.get("ctx") or {}
+    kind, ctx = err.get("type"), err.get("ctx") or {}
+    if kind in _REASONS:
+        return _REASONS[kind]
+    if kind == "value_error":  # a ValueError raised by one of our validators: its own words
         if "error" in ctx:
             return str(ctx["error"])
         return msg.removeprefix("Value error, ")
-    if err.get("type") in ("literal_error", "enum") and "input" in err:
-        return f"{msg}, got {err['input']!r}"
+    if kind in ("literal_error", "enum") and "expected" in ctx:
+        return f"must be one of {ctx['expected']}; got {err.get('input')!r}"
+    if kind == "greater_than_equal":
+        return f"must be ≥ {ctx['ge']}, got {err.get('input')!r}"
+    if kind == "greater_than":
+        return f"must be > {ctx['gt']}, got {err.get('input')!r}"
+    if kind == "less_than_equal":
+        return f"must be ≤ {ctx['le']}, got {err.get('input')!r}"
     return msg
+
+
+@dataclass(frozen=True)
+class ErrorPart:
+    """One pydantic error in the project's terms: ``path`` (dotted, :func:`field_path`), ``reason`` (words),
+    ``type`` (pydantic's error type, e.g. ``extra_forbidden``), ``input`` (the offending value)."""
+
+    path: str
+    reason: str
+    type: str
+    input: Any = None
+
+
+def error_parts(exc: ValidationError, labels: Mapping[str, str] | None = None) -> list[ErrorPart]:
+    """Every error of ``exc`` as :class:`ErrorPart` (a :class:`FieldError` raised in a validator moves the path
+    down to the field it names)."""
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err.get("loc", ()))
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):
+            loc += cause.field
+        out.append(ErrorPart(field_path(loc, labels), _reason(err), str(err.get("type")), err.get("input")))
+    return out
 
 
 def error_text(exc: ValidationError, source: str, labels: Mapping[str, str] | None = None,
@@ -101,18 +132,10 @@ def error_text(exc: ValidationError, source: str, labels: Mapping[str, str] | No
     Returns:
         the message, e.g. ``m.yaml: registers[0].scale: Input should be a valid number``.
     """
-    errors = exc.errors(include_url=False)
+    parts = error_parts(exc, labels)
     if first_only:
-        errors = errors[:1]
-    parts = []
-    for err in errors:
-        loc = tuple(err.get("loc", ()))
-        cause = (err.get("ctx") or {}).get("error")
-        if isinstance(cause, FieldError):
-            loc += cause.field
-        path = field_path(loc, labels)
-        parts.append(f"{path}: {_reason(err)}" if path else _reason(err))
-    return f"{source}: " + "; ".join(parts)
+        parts = parts[:1]
+    return f"{source}: " + "; ".join(f"{p.path}: {p.reason}" if p.path else p.reason for p in parts)
 
 
 def validate(schema: type[T] | TypeAdapter, data: Any, source: str, error: type[E],
