@@ -38,6 +38,7 @@ from datasources.bus.consumer import ConsumerGroup, default_consumer, is_nogroup
 from datasources.settings import get_settings
 from datasources.bus.messages import READINGS_STREAM, SchemaError, StationReading
 from datasources.bus.shard import check_shard, in_shard
+from datasources.sql.alarm_stats import active_severities
 from datasources.sql.alarm_store import active_sources, apply_transitions, publish
 from ops.alarm_rules import Evaluator, RuleSet, Transition, load_rules
 
@@ -46,31 +47,9 @@ log = logging.getLogger(__name__)
 DEFAULT_GROUP = "alarms"
 
 #: hash ``{station_id: worst severity 1..4 of its active alarms}`` (absent = none), rewritten by the engine for
-#: the stations of every committed batch; a cache of :func:`active_severities` for the live bridge
+#: the stations of every committed batch; a cache of :func:`datasources.sql.alarm_stats.active_severities`
+#: for the live bridge
 STATION_ALARM_HASH = "cc:station_alarm_severity"
-
-
-def active_severities(db: Engine, station_ids=None) -> dict[str, int]:
-    """``{station_id: worst severity}`` (1 = I critical … 4 = IV minor, seed 002 §7.2.5.1) over the alarms whose
-    condition is active and that are not closed — any rule. A cleared alarm (waiting for acknowledgement or
-    closing) does not count. ``station_ids`` ``None`` = all stations. One SQL query.
-
-    Raises:
-        sqlalchemy.exc.SQLAlchemyError: database unreachable.
-    """
-    from sqlalchemy import func, select  # noqa: PLC0415
-
-    from datasources.sql.alarm_models import Alarm  # noqa: PLC0415
-
-    q = (select(Alarm.station_id, func.min(Alarm.severity)).where(Alarm.active.is_(True), Alarm.state != "closed")
-         .group_by(Alarm.station_id))
-    if station_ids is not None:
-        ids = list(station_ids)
-        if not ids:
-            return {}
-        q = q.where(Alarm.station_id.in_(ids))
-    with db.connect() as conn:
-        return {sid: int(sev) for sid, sev in conn.execute(q)}
 
 
 def write_station_severities(db: Engine, redis_client, station_ids) -> dict[str, int]:
