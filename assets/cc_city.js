@@ -393,9 +393,10 @@
                 {toggles: toggles, level: level}];
     };
 
-    /* a click on a camera / shop / park or building / pipe opens the feature panel; ✕, a scope change or an opened
+    /* a click on a feature of a registered layer (ids {"type": "cc-layer", "key": k}) opens the feature panel as
+       kinds[k] (layer-kinds store; "place" = the feature's park / building kind); ✕, a scope change or an opened
        station closes it (and a feature closes an open station) */
-    cc.chooseFeature = function (camClick, shopClick, placeClick, pipeClick, closeClicks, scope, stationOpen, current) {
+    cc.chooseFeature = function (clicks, closeClicks, scope, stationOpen, current, kinds) {
         var NO = noUpdate();
         var c = window.dash_clientside.callback_context;
         var t = (c.triggered || [])[0];
@@ -411,11 +412,10 @@
         if (pid.indexOf("station-open") === 0) { return [stationOpen && current ? null : NO, NO]; }
         var p = t.value && t.value.properties;
         if (!p || p.cluster) { return [NO, NO]; }
-        if (pid.indexOf("cameras.") === 0) { return open("camera", p.id); }
-        if (pid.indexOf("shops.") === 0) { return open("shop", p.id); }
-        if (pid.indexOf("enterprise-places.") === 0) { return open(p.kind === "park" ? "park" : "building", p.id); }
-        if (pid.indexOf("pipelines.") === 0) { return open("pipe", p.id); }
-        return [NO, NO];
+        if (pid.charAt(0) !== "{") { return [NO, NO]; }
+        var kind = (kinds || {})[JSON.parse(pid.slice(0, pid.lastIndexOf("."))).key];
+        if (!kind) { return [NO, NO]; }
+        return open(kind === "place" ? (p.kind === "park" ? "park" : "building") : kind, p.id);
     };
 
     /* pipe_states deltas (Socket.IO) → pipelines hideout: lines restyle in place, tooltips read the new values */

@@ -1,57 +1,52 @@
-"""City layers on the map: cameras, pipelines, street shops, parks and buildings, the enterprise heat map; the
-layer control, their legends and the feature panel.
+"""The map's layers: one pattern-matching callback for every registered layer (:mod:`layers.registry`), the
+enterprise heat surface, the layer control, the legends and the feature panel.
 
-Each layer loads only its own scope's data and only while it is switched on:
+Each registered layer with a ``pane`` has one component ``{"type": "cc-layer", "key": <key>}`` (placed by
+:func:`dashboard.pages.city.map_layers`) and one refresh timer ``{"type": "cc-layer-tick", "key": <key>}``; the
+:func:`register`-ed ``MATCH`` callback fills the component for its key, only at the scopes where the layer has data
+(``Layer.has_data``) and only while it is switched on:
 
-=============  ==========================  ===================================================================
-layer          scopes                      source
-=============  ==========================  ===================================================================
-stations       all (:mod:`callbacks.map`)  hidden / shown by a class on ``<html>`` (live states keep flowing)
-cameras        city                        :func:`layers.cameras.data` → ``cameras.data``
-pipelines      city                        :func:`layers.pipelines.data` (live pressures) → ``pipelines.data``;
-                                           then ``pipe_states`` Socket.IO deltas (:mod:`dashboard.live.city_live`) →
-                                           ``pipelines.hideout`` (restyle in place)
-shops          city                        ``/api/layers/shops?scope&lang`` loaded by the browser (10,000 points)
-heat           nation, province, city      :func:`layers.enterprise_heat.surface` for the map's bounds padded by 10 %
-                                           → the ``enterprise-heat`` ``ImageOverlay`` (re-rendered on every move)
-parks/bldgs    city, with the heat layer   :func:`layers.enterprise_heat.data` → ``enterprise-places.data``
-=============  ==========================  ===================================================================
+* ``by_url`` layers (shops, 10,000 points): the browser loads ``/api/layers/<api_key>?scope&lang`` itself;
+* ``reload_on_reconnect`` layers (pipelines): also reloaded when the Socket.IO connection is new; between reloads
+  ``pipe_states`` deltas (:mod:`dashboard.live.city_live`) restyle the pipes through ``hideout.pipes``
+  (clientside ``ccCity.applyPipes``);
+* ``refresh_s`` layers (staff on duty): reloaded on their timer while on; sent only when the data changed.
+
+Stations are hidden / shown by a class on ``<html>`` (clientside ``layerState``; live states keep flowing, drawn by
+:mod:`callbacks.map`). The heat surface (:func:`layers.enterprise_heat.surface`) is rendered for the map's bounds
+padded by 10 % into the ``enterprise-heat`` ``ImageOverlay`` on every move.
 
 Everything sent to the map is shifted to the display CRS (:mod:`layers.display`); viewports coming back are shifted
 to WGS-84 before use. A component's ``hideout.key`` remembers what it holds (layer on, scope, language), so a toggle
 of one layer does not resend the others.
 
-Clicks (clientside ``chooseFeature``) open the feature panel (server ``open_feature``): a camera's live MJPEG view
-(``<img src=stream_url>``; closing the panel removes the image and so ends the stream), a shop's card with its QR
-code and inspection history (:func:`layers.shops.popup_component`), a park's or building's figures
-(:func:`layers.enterprise_heat.figures`), a pipe's live pressure.
+Clicks (clientside ``chooseFeature``, with the ``layer-kinds`` store) open the feature panel (server
+``open_feature``), drawn by the clicked layer's :meth:`layers.base.Layer.panel`.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from urllib.parse import quote
 
-from dash import ClientsideFunction, Input, Output, State, html, no_update
+from dash import ALL, MATCH, ClientsideFunction, Input, Output, State, ctx as dash_ctx, html, no_update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
-from datasources.sql.city_models import Camera, Pipeline
-from geo.heat import colorbar_css
 from i18n import t
-from layers import cameras as cameras_layer
 from layers import display
 from layers import enterprise_heat
-from layers import pipelines as pipelines_layer
 from layers import regions as regions_layer
-from layers import shops as shops_layer
-from layers.base import ScopeError
+from layers import registry
+from layers.base import EMPTY_FC, TICK_TYPE, ScopeError, pattern_id
+from layers.enterprise_heat import BLANK_PNG
 
 log = logging.getLogger(__name__)
 
-EMPTY_FC = {"type": "FeatureCollection", "features": []}
 HEAT_PAD = 0.10
 #: surfaces are rendered for the padded viewport; the map's zoom snaps to 0.1, the grid to whole zoom levels
 HEAT_ZOOM_STEP = 0.5
+
+__all__ = ["BLANK_PNG", "legend_rows", "padded_bbox", "register"]
 
 
 def _scope(ctx, raw):
@@ -61,21 +56,19 @@ def _scope(ctx, raw):
         return None
 
 
-def _is_on(key: str, toggles, scope) -> bool:
-    return scope is not None and scope.level == "city" and key in (toggles or [])
-
-
 def _keyed(hideout, key) -> bool:
     return isinstance(hideout, dict) and hideout.get("key") == key
 
 
-def legend_rows(items, style_of=None) -> list:
-    rows = []
-    for item in items:
-        style = style_of(item) if style_of else None
-        rows.append(html.Div(className="cc-legend-row", children=[
-            html.Span(item.text, className=item.symbol, style=style), html.Span(item.label)]))
-    return rows
+def _digest(fc: dict) -> str:
+    return hashlib.blake2b(json.dumps(fc, sort_keys=True, separators=(",", ":")).encode(), digest_size=12).hexdigest()
+
+
+def legend_rows(items) -> list:
+    """Legend rows (``cc-legend-row``) of :class:`layers.base.LegendItem` s."""
+    return [html.Div(className="cc-legend-row", children=[
+        html.Span(item.text, className=item.symbol, style=dict(item.style) if item.style else None),
+        html.Span(item.label)]) for item in items]
 
 
 def padded_bbox(bounds, pad: float = HEAT_PAD):
@@ -86,8 +79,38 @@ def padded_bbox(bounds, pad: float = HEAT_PAD):
     return max(w, -180.0), max(s, -85.0), min(e, 180.0), min(n, 85.0)
 
 
+def load_layer(ctx, key: str, scope_raw, toggles, lang, sid, hideout, ticked: bool):
+    """What the ``MATCH`` callback answers for layer ``key``: ``(data, url, hideout, timer disabled)``.
+
+    ``hideout.key`` = ``[on, scope, lang(, socket id)]``: unchanged → nothing is sent; a timer tick reloads a
+    ``refresh_s`` layer and sends its data only when their digest changed.
+    """
+    layer = registry.get(key)
+    scope = _scope(ctx, scope_raw)
+    on = layer.has_data(scope) and key in (toggles or [])
+    load_key = [on, scope_raw if on else None, lang if on else None]
+    if layer.reload_on_reconnect:
+        load_key.append(sid if on else None)
+    timer_off = not (on and layer.refresh_s)
+    base = {**layer.hideout(lang), "key": load_key}
+    if _keyed(hideout, load_key) and not (ticked and on and layer.refresh_s):
+        return no_update, no_update, no_update, timer_off
+    if not on:
+        return EMPTY_FC, None, base, timer_off
+    if layer.by_url:
+        return None, layer.url(scope, lang), base, timer_off
+    fc = display.to_display(layer.data(scope, ctx.layer_ctx, lang))
+    if layer.refresh_s:
+        base["digest"] = _digest(fc)
+        if _keyed(hideout, load_key) and hideout.get("digest") == base["digest"]:
+            return no_update, no_update, no_update, timer_off
+    return fc, None, base, timer_off
+
+
 def register(app, ctx) -> None:
     lctx = lambda: ctx.layer_ctx  # noqa: E731 — fresh per call (stale_after_s may change in tests)
+    layer_id = pattern_id(MATCH)
+    tick_id = pattern_id(MATCH, TICK_TYPE)
 
     # ------------------------------------------------------------------ layer control state (clientside)
     app.clientside_callback(
@@ -96,76 +119,29 @@ def register(app, ctx) -> None:
         Input("layer-toggles", "value"), Input("scope", "data"),
     )
 
-    # ------------------------------------------------------------------ cameras
+    # ------------------------------------------------------------------ every registered layer: one callback
     @app.callback(
-        Output("cameras", "data"), Output("cameras", "hideout"),
-        Input("scope", "data"), Input("layer-toggles", "value"), Input("lang", "data"),
-        State("cameras", "hideout"),
+        Output(layer_id, "data"), Output(layer_id, "url"), Output(layer_id, "hideout"), Output(tick_id, "disabled"),
+        Input("scope", "data"), Input("layer-toggles", "value"), Input("lang", "data"), Input("socket", "socketId"),
+        Input(tick_id, "n_intervals"),
+        State(layer_id, "hideout"),
     )
-    def load_cameras(scope_raw, toggles, lang, hideout):
-        scope = _scope(ctx, scope_raw)
-        on = _is_on("cameras", toggles, scope)
-        key = [on, scope_raw if on else None, lang if on else None]
-        if _keyed(hideout, key):
-            return no_update, no_update
-        data = display.to_display(cameras_layer.data(scope, lctx(), lang)) if on else EMPTY_FC
-        return data, {"lang": lang, "kind": "camera", "key": key}
-
-    # ------------------------------------------------------------------ pipelines
-    @app.callback(
-        Output("pipelines", "data"), Output("pipelines", "hideout"),
-        Input("scope", "data"), Input("layer-toggles", "value"), Input("lang", "data"),
-        Input("socket", "socketId"),
-        State("pipelines", "hideout"),
-    )
-    def load_pipelines(scope_raw, toggles, lang, sid, hideout):
-        scope = _scope(ctx, scope_raw)
-        on = _is_on("pipelines", toggles, scope)
-        key = [on, scope_raw if on else None, lang if on else None, sid if on else None]
-        if _keyed(hideout, key):
-            return no_update, no_update
-        data = display.to_display(pipelines_layer.data(scope, lctx(), lang)) if on else EMPTY_FC
-        return data, {"lang": lang, "pipes": {}, "key": key}
+    def load(scope_raw, toggles, lang, sid, _ticks, hideout):
+        key = dash_ctx.outputs_list[0]["id"]["key"]
+        ticked = any(str(t_.get("prop_id", "")).endswith(".n_intervals") for t_ in dash_ctx.triggered or [])
+        try:
+            return load_layer(ctx, key, scope_raw, toggles, lang, sid, hideout, ticked)
+        except SQLAlchemyError as exc:
+            log.warning("layer %s: %s", key, exc)
+            return no_update, no_update, no_update, no_update
 
     app.clientside_callback(
         ClientsideFunction(namespace="ccCity", function_name="applyPipes"),
-        Output("pipelines", "hideout", allow_duplicate=True),
+        Output(pattern_id("pipelines"), "hideout", allow_duplicate=True),
         Input("socket", "data-pipe_states"),
-        State("pipelines", "hideout"), State("scope", "data"),
+        State(pattern_id("pipelines"), "hideout"), State("scope", "data"),
         prevent_initial_call=True,
     )
-
-    # ------------------------------------------------------------------ shops (loaded by URL, clustered)
-    @app.callback(
-        Output("shops", "data"), Output("shops", "url"), Output("shops", "hideout"),
-        Input("scope", "data"), Input("layer-toggles", "value"), Input("lang", "data"),
-        State("shops", "hideout"),
-    )
-    def load_shops(scope_raw, toggles, lang, hideout):
-        scope = _scope(ctx, scope_raw)
-        on = _is_on("shops", toggles, scope)
-        key = [on, scope_raw if on else None, lang if on else None]
-        if _keyed(hideout, key):
-            return no_update, no_update, no_update
-        if not on:
-            return EMPTY_FC, None, {"lang": lang, "kind": "shop", "key": key}
-        url = f"/api/layers/shops?scope={quote(scope.room, safe=':')}&lang={lang}"
-        return None, url, {"lang": lang, "kind": "shop", "key": key}
-
-    # ------------------------------------------------------------------ parks and buildings (with the heat layer)
-    @app.callback(
-        Output("enterprise-places", "data"), Output("enterprise-places", "hideout"),
-        Input("scope", "data"), Input("layer-toggles", "value"), Input("lang", "data"),
-        State("enterprise-places", "hideout"),
-    )
-    def load_places(scope_raw, toggles, lang, hideout):
-        scope = _scope(ctx, scope_raw)
-        on = _is_on("heat", toggles, scope)
-        key = [on, scope_raw if on else None, lang if on else None]
-        if _keyed(hideout, key):
-            return no_update, no_update
-        data = display.to_display(enterprise_heat.data(scope, lctx(), lang)) if on else EMPTY_FC
-        return data, {"lang": lang, "key": key}
 
     # ------------------------------------------------------------------ enterprise heat surface for the viewport
     @app.callback(
@@ -205,39 +181,16 @@ def register(app, ctx) -> None:
     )
     def legends(toggles, scope_raw, metric, address, lang):
         scope = _scope(ctx, scope_raw)
-        toggles = toggles or []
-        rows = [html.Div(className="cc-legend-row", children=[
-            html.Span(className="cc-sym cc-sym-choro"), html.Span([t("heat.low", lang), " → ", t("heat.high", lang)])])]
-        if "stations" in toggles:
-            rows.append(html.Div(className="cc-legend-row", children=[
-                html.Span(className="cc-sym cc-sym-size"), html.Span(t("drill.size_capacity", lang))]))
-        out = [html.Div(className="cc-legend-sec", children=[
-            html.Div(t("drill.choropleth", lang), className="cc-legend-sub"), *rows])]
-        city = scope is not None and scope.level == "city"
-        for key, mod, title in (("cameras", cameras_layer, "legend.cameras"),
-                                ("pipelines", pipelines_layer, "legend.pipelines"),
-                                ("shops", shops_layer, "legend.shops")):
-            if key in toggles and city:
-                out.append(html.Div(className=f"cc-legend-sec cc-legend-{key}", children=[
-                    html.Div(t(title, lang), className="cc-legend-sub"), *legend_rows(mod.legend(lang))]))
-        if "heat" in toggles:
-            items = enterprise_heat.legend(lang, metric or "count", address or "registered")
-            if not city:
-                items = items[:1]
-            heat_bar = {"background": colorbar_css()}
-            out.append(html.Div(className="cc-legend-sec cc-legend-heat", children=[
-                html.Div(t("legend.enterprise_heat", lang), className="cc-legend-sub"),
-                *legend_rows(items, lambda it: heat_bar if "cc-sym-heat" in it.symbol else None)]))
-        return out
+        return legend_sections(scope, toggles or [], {"metric": metric or "count", "address": address or "registered",
+                                                      "level": scope.level if scope else None}, lang)
 
     # ------------------------------------------------------------------ feature panel
     app.clientside_callback(
         ClientsideFunction(namespace="ccCity", function_name="chooseFeature"),
         Output("feature-open", "data"), Output("station-open", "data", allow_duplicate=True),
-        Input("cameras", "clickData"), Input("shops", "clickData"), Input("enterprise-places", "clickData"),
-        Input("pipelines", "clickData"), Input("feature-close", "n_clicks"), Input("scope", "data"),
+        Input(pattern_id(ALL), "clickData"), Input("feature-close", "n_clicks"), Input("scope", "data"),
         Input("station-open", "data"),
-        State("feature-open", "data"),
+        State("feature-open", "data"), State("layer-kinds", "data"),
         prevent_initial_call=True,
     )
 
@@ -250,124 +203,31 @@ def register(app, ctx) -> None:
         closed = ("cc-fp cc-hidden", "", "", "", [])
         if not isinstance(feature, dict) or not feature.get("id"):
             return closed
-        kind, fid = feature.get("kind"), str(feature["id"])
+        kind, fid = str(feature.get("kind") or ""), str(feature["id"])
+        layer = registry.by_click_kind(kind)
+        if layer is None:
+            return closed
         try:
-            if kind == "camera":
-                return camera_panel(ctx.engine, fid, lang)
-            if kind == "shop":
-                return shop_panel(lctx(), fid, lang)
-            if kind in ("park", "building"):
-                return place_panel(lctx(), kind, fid, lang)
-            if kind == "pipe":
-                return pipe_panel(lctx(), fid, lang)
+            return layer.panel(lctx(), kind, fid, lang) or closed
         except SQLAlchemyError as exc:
             log.warning("feature panel %s %s: %s", kind, fid, exc)
         return closed
 
 
-def _blank_png() -> str:
-    import base64  # noqa: PLC0415
+def legend_sections(scope, toggles: list, opts: dict, lang: str) -> list:
+    """The legend: the choropleth (and station size) section, then one section per registered layer that is on and
+    shown at ``scope`` (``cc-legend-<key>``, titled by its ``title_key``)."""
+    rows = [html.Div(className="cc-legend-row", children=[
+        html.Span(className="cc-sym cc-sym-choro"), html.Span([t("heat.low", lang), " → ", t("heat.high", lang)])])]
+    if "stations" in toggles:
+        rows.append(html.Div(className="cc-legend-row", children=[
+            html.Span(className="cc-sym cc-sym-size"), html.Span(t("drill.size_capacity", lang))]))
+    out = [html.Div(className="cc-legend-sec", children=[
+        html.Div(t("drill.choropleth", lang), className="cc-legend-sub"), *rows])]
+    for layer in registry.controlled():
+        if layer.title_key and layer.key in toggles and layer.shows_legend(scope):
+            out.append(html.Div(className=f"cc-legend-sec cc-legend-{layer.key}", children=[
+                html.Div(t(layer.title_key, lang), className="cc-legend-sub"),
+                *legend_rows(layer.legend(lang, opts))]))
+    return out
 
-    import numpy as np  # noqa: PLC0415
-
-    from geo.heat import encode_png  # noqa: PLC0415
-
-    return "data:image/png;base64," + base64.b64encode(encode_png(np.zeros((1, 1, 4), dtype=np.uint8))).decode()
-
-
-#: a transparent 1×1 PNG: the heat overlay while the layer is off
-BLANK_PNG = _blank_png()
-
-
-def _facts(rows) -> html.Table:
-    return html.Table(className="cc-fp-facts", children=html.Tbody([
-        html.Tr([html.Th(k), html.Td(v, **({"data-k": dk} if dk else {}))]) for k, v, dk in rows]))
-
-
-def _name(obj, lang: str) -> str:
-    return obj.name_en if lang == "en" and getattr(obj, "name_en", "") else obj.name
-
-
-def camera_panel(engine, camera_id: str, lang: str):
-    with Session(engine) as s:
-        cam = s.get(Camera, camera_id)
-        if cam is None:
-            return ("cc-fp", t("fpanel.camera", lang), camera_id, "", [html.Div(t("app.no_data", lang),
-                                                                                className="cc-empty")])
-        s.expunge(cam)
-    status = t(f"camera.status.{cam.status}", lang)
-    place = " · ".join(x for x in (regions_layer.region_name(cam.city_adcode, lang), cam.camera_id) if x)
-    live = html.Div(className="cc-fp-video" + (" cc-fp-video-off" if cam.status != "online" else ""), children=[
-        html.Img(src=cam.stream_url, className="cc-fp-cam", id="camera-live", alt=_name(cam, lang),
-                 **{"data-cam": cam.camera_id}) if cam.kind == "mjpeg" else
-        html.A(cam.stream_url, href=cam.stream_url, target="_blank", className="cc-fp-link"),
-    ])
-    facts = _facts([(t("camera.status", lang), html.Span(status, className=f"cc-fp-st cc-fp-st-{cam.status}"), None),
-                    (t("fpanel.station", lang), cam.station_id or "—", None),
-                    (t("fpanel.stream", lang), f"{cam.kind.upper()} · {cam.stream_url}", None),
-                    ("WGS-84", f"{cam.lon:.5f}, {cam.lat:.5f}", None)])
-    return ("cc-fp cc-fp-camera", t("fpanel.camera", lang), _name(cam, lang), place, [live, facts])
-
-
-def shop_panel(lctx, shop_id: str, lang: str):
-    detail = shops_layer.shop_detail(lctx, shop_id)
-    if detail is None:
-        return ("cc-fp", t("fpanel.shop", lang), shop_id, "", [html.Div(t("shop.not_found", lang),
-                                                                        className="cc-empty")])
-    s = detail["shop"]
-    name = s["name_en"] if lang == "en" and s["name_en"] else s["name"]
-    sub = " · ".join(x for x in (shops_layer.category_label(s["category"], lang), s["id"]) if x)
-    return ("cc-fp cc-fp-shop", t("fpanel.shop", lang), name, sub, [shops_layer.popup_component(lctx, shop_id, lang)])
-
-
-def place_panel(lctx, kind: str, place_id: str, lang: str):
-    fig = enterprise_heat.figures(lctx, kind, place_id)
-    if fig is None:
-        return ("cc-fp", t(f"fpanel.{kind}", lang), place_id, "", [])
-    name = fig["name_en"] if lang == "en" and fig["name_en"] else fig["name"]
-
-    def col(label_key: str, f: dict, cls: str):
-        return html.Div(className=f"cc-fp-figcol {cls}", children=[
-            html.Div(t(label_key, lang), className="cc-fp-figtitle"),
-            html.Div(className="cc-fp-fig", children=[html.B(f"{f['count']:,}", **{"data-k": f"{cls}-count"}),
-                                                       html.Span(t("heat.unit.count", lang))]),
-            html.Div(className="cc-fp-fig", children=[html.B(f"{f['capital_wan']:,.0f}"),
-                                                       html.Span(t("heat.unit.capital", lang)),
-                                                       html.I(t("fpanel.capital", lang))]),
-            html.Div(className="cc-fp-fig", children=[html.B(f"{f['tax_wan']:,.0f}"),
-                                                       html.Span(t("heat.unit.tax", lang)),
-                                                       html.I(t("fpanel.tax", lang))]),
-        ])
-
-    body = html.Div(className="cc-fp-figs", children=[col("heat.registered", fig["registered"], "reg"),
-                                                      col("heat.operating", fig["operating"], "op")])
-    return (f"cc-fp cc-fp-{kind}", t(f"fpanel.{kind}", lang), name, place_id, [body])
-
-
-def pipe_panel(lctx, pipe_id: str, lang: str):
-    with Session(lctx.engine) as s:
-        p = s.get(Pipeline, pipe_id)
-        if p is None:
-            return ("cc-fp", t("fpanel.pipe", lang), pipe_id, "", [])
-        s.expunge(p)
-    pressure, ts = (None, None)
-    if p.sensor_device_id:
-        pressure, ts = pipelines_layer.live_pressures(lctx.redis, [p.sensor_device_id],
-                                                      lctx.stale_after_s)[p.sensor_device_id]
-    status = pipelines_layer.pressure_status(pressure, p.nominal_pressure_mpa, p.low_pressure_mpa,
-                                             p.sensor_device_id is not None)
-    low = p.low_pressure_mpa if p.low_pressure_mpa is not None else pipelines_layer.LOW_RATIO * p.nominal_pressure_mpa
-    gauge = html.Div(className=f"cc-fp-gauge cc-fp-gauge-{status}", children=[
-        html.Div(t("pipe.pressure", lang), className="cc-fp-figtitle"),
-        html.Div([html.B("—" if pressure is None else f"{pressure:.3f}", **{"data-k": "pressure"}),
-                  html.Span(" MPa")], className="cc-fp-big"),
-        html.Div(t(f"pipe.status.{status}", lang), className=f"cc-fp-st cc-fp-st-{status}")])
-    facts = _facts([
-        (t("fpanel.medium", lang), t(f"pipe.medium.{p.medium}", lang), None),
-        (t("pipe.nominal", lang), f"{p.nominal_pressure_mpa:g} MPa", None),
-        (t("pipe.threshold", lang), f"{low:.3f} MPa", None),
-        (t("fpanel.length", lang), f"{p.length_m:,.0f} m", None),
-        (t("fpanel.sensor", lang), p.sensor_device_id or "—", None),
-        (t("fpanel.station", lang), p.station_id or "—", None)])
-    sub = " · ".join([t(f"pipe.kind.{p.kind}", lang), p.pipeline_id])
-    return ("cc-fp cc-fp-pipe", t("fpanel.pipe", lang), _name(p, lang), sub, [gauge, facts])

@@ -2,9 +2,8 @@
 is validated row by row and written all or nothing (:func:`datasources.ingest.importers.import_file`); the dialog shows the
 summary and every rejected row (row number as the user sees it, field, problem).
 
-:func:`run_import` is the one code path of an import — the dialog here and ``POST /api/import/<layer>``
-(:mod:`dashboard.web.api_city`) both call it with the logged-in user's name and role — and refreshes what an import
-changes (the enterprise heat arrays, the region figures, the station index).
+The import itself is :func:`layers.importing.run_import`, the one code path shared with ``POST /api/import/<layer>``
+(:mod:`dashboard.web.api_city`): the layer registry says which imports exist and what each invalidates.
 """
 from __future__ import annotations
 
@@ -15,62 +14,10 @@ from typing import Any
 
 from dash import Input, Output, State, html, no_update
 
-from datasources.ingest.importers import ALLOWED_ROLES, LAYERS, ImportReport, import_file
 from i18n import t
+from layers.importing import current_user, run_import
 
 log = logging.getLogger(__name__)
-
-IMPORT_LAYERS = tuple(LAYERS)
-CRS_CHOICES = ("WGS84", "GCJ02", "BD09")
-
-
-def current_user() -> tuple[str, str] | None:
-    """``(username, role)`` of the session's user, or ``None`` (nobody logged in, or logins not installed)."""
-    try:
-        from flask_login import current_user as cu  # noqa: PLC0415
-
-        if getattr(cu, "is_authenticated", False) and getattr(cu, "is_active", True):
-            return cu.username, cu.role
-    except Exception:  # noqa: BLE001 — no LoginManager on this app, outside a request …
-        return None
-    return None
-
-
-def may_import() -> bool:
-    """True when the session's user may import data (role in :data:`datasources.ingest.importers.ALLOWED_ROLES`, the
-    permission ``data.import``). The page shows the import button only then; the import itself is refused on the
-    server for other roles whatever the page showed (:func:`datasources.ingest.importers.import_file`, audited)."""
-    user = current_user()
-    return user is not None and user[1] in ALLOWED_ROLES
-
-
-def run_import(engine, layer: str, data: bytes, *, filename: str, actor: str, role: str, crs: str = "WGS84",
-               region_adcode: str | None = None, on_stations=None) -> ImportReport:
-    """Import one file (all or nothing) and refresh the caches it invalidates.
-
-    Args:
-        layer: one of :data:`datasources.ingest.importers.LAYERS`.
-        data: the file's bytes. filename: its name (the format comes from the extension).
-        actor, role: the logged-in user (audited; ``role`` must be allowed — else :class:`PermissionError`).
-        crs: the file's coordinate system (``WGS84`` | ``GCJ02`` | ``BD09``).
-        region_adcode: every position must lie in this region (optional).
-        on_stations: called after a successful stations import (e.g. reload the web process's station index).
-    Raises:
-        PermissionError: role not allowed (audited by the importer). ValueError: unknown layer.
-    """
-    report = import_file(engine, layer, data, actor=actor, role=role, crs=crs, region_adcode=region_adcode or None,
-                         filename=filename)
-    if report.ok and report.written:
-        from layers import enterprise_heat, region_stats  # noqa: PLC0415
-
-        if layer == "enterprises":
-            enterprise_heat.invalidate(engine)
-        if layer in ("stations", "enterprises"):
-            region_stats.clear_cache()
-        if layer == "stations" and on_stations is not None:
-            on_stations()
-    log.info("import by %s (%s): %s", actor, role, report.summary())
-    return report
 
 
 def report_component(report: dict, lang: str) -> Any:

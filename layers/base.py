@@ -17,7 +17,7 @@ A layer has:
   (:class:`datasources.ingest.specs.LayerSpec`), or ``None``;
 * drawing: ``pane`` (the Leaflet pane of its component; ``None`` = drawn elsewhere or not at all),
   :meth:`Layer.component_props` (dash-leaflet ``GeoJSON`` options; JS functions for ``pointToLayer`` / ``style`` live
-  in ``assets/`` under ``window.dashExtensions.cc``), :meth:`Layer.hideout`.
+  in ``assets/`` under ``window.cc.draw``, named with ``layers.draw.DRAW``), :meth:`Layer.hideout`.
 
 The :class:`Scope` is the project's one scope (:mod:`geo.scope`), re-exported here.
 """
@@ -145,6 +145,15 @@ class Layer:
         return dl.GeoJSON(id=pattern_id(self.key), data=EMPTY_FC, hideout=self.hideout(lang),
                           **self.component_props())
 
+    def api_text(self, scope: Scope, ctx: LayerContext, lang: str = "zh") -> str:
+        """What ``/api/layers/<api_key>`` answers: :meth:`data` in the display CRS (:mod:`layers.display`) as compact
+        JSON text (UTF-8 names unescaped)."""
+        import json  # noqa: PLC0415
+
+        from layers import display  # noqa: PLC0415
+
+        return json.dumps(display.to_display(self.data(scope, ctx, lang)), ensure_ascii=False, separators=(",", ":"))
+
     def url(self, scope: Scope, lang: str) -> str:
         """Where the browser loads a ``by_url`` layer: ``/api/layers/<api_key>?scope=…&lang=…``."""
         from urllib.parse import quote  # noqa: PLC0415
@@ -152,6 +161,10 @@ class Layer:
         return f"/api/layers/{self.api_key or self.key}?scope={quote(scope.room, safe=':')}&lang={lang}"
 
     # ------------------------------------------------------------------ feature panel and import
+    def shows_legend(self, scope: Scope | None) -> bool:
+        """True when the layer's legend section is shown at ``scope`` (when switched on): where it has data."""
+        return self.has_data(scope)
+
     def panel(self, ctx: LayerContext, kind: str, feature_id: str, lang: str):
         """The feature panel for a clicked feature: ``(className, kind label, title, subtitle, body children)``
         or ``None`` (nothing to show)."""

@@ -5,8 +5,8 @@
 tooltip`` and drawing hints ``_color``, ``_r`` (px). Only the scope's own cameras: ``city:<adcode>`` → the city's
 cameras, ``station:<id>`` → that station's; ``nation`` / ``province`` → none (cameras are a city-level layer).
 
-Playing: ``stream_url`` (``/cameras/<id>/stream.mjpg``, :func:`datasources.sim.cameras.cameras_blueprint`) in an
-``<img>``; ``hls`` cameras need a video player. Drawing: ``dashExtensions.cc.cityPoint`` (a circle marker from
+Playing: ``stream_url`` (``/cameras/<id>/stream.mjpg``, :func:`dashboard.web.cameras.cameras_blueprint`) in an
+``<img>``; ``hls`` cameras need a video player. Drawing: ``cc.draw.cityPoint`` (a circle marker from
 ``_color`` / ``_r``; the tooltip is bound from ``properties.tooltip`` by dash-leaflet).
 """
 from __future__ import annotations
@@ -19,7 +19,10 @@ from sqlalchemy.orm import Session
 
 from datasources.sql.city_models import Camera
 from i18n import t
-from layers.base import LayerContext, LegendItem, Scope, feature_collection
+from datasources.ingest.specs import CAMERAS as CAMERAS_SPEC
+from layers.base import Layer, LayerContext, LegendItem, Scope, feature_collection
+from layers.registry import register
+from layers.draw import DRAW
 
 key = "cameras"
 COMPONENT_ID = "cameras"
@@ -71,9 +74,69 @@ def legend(lang: str) -> list[LegendItem]:
 
 
 def component(ctx: LayerContext, scope: Scope, lang: str, geojson: dict | None = None) -> Any:
-    """``dl.GeoJSON`` of the scope's cameras (``pointToLayer`` = ``dashExtensions.cc.cityPoint``)."""
+    """``dl.GeoJSON`` of the scope's cameras (``pointToLayer`` = ``cc.draw.cityPoint``)."""
     import dash_leaflet as dl  # noqa: PLC0415
 
     return dl.GeoJSON(id=COMPONENT_ID, data=geojson if geojson is not None else data(scope, ctx, lang),
-                      pointToLayer={"variable": "dashExtensions.cc.cityPoint"}, hideout={"lang": lang},
+                      pointToLayer=DRAW("cityPoint"), hideout={"lang": lang},
                       bubblingMouseEvents=False)
+
+
+# --------------------------------------------------------------------------- the registered layer
+
+
+def camera_panel(engine, camera_id: str, lang: str):
+    """Feature panel of a camera: its live MJPEG view (``<img src=stream_url>``; closing the panel removes the image
+    and so ends the stream) or a link to an HLS stream, status, station, stream and WGS-84 position."""
+    from dash import html  # noqa: PLC0415
+
+    from layers.panels import display_name, facts, not_found  # noqa: PLC0415
+    from layers.regions import region_name  # noqa: PLC0415
+
+    with Session(engine) as s:
+        cam = s.get(Camera, camera_id)
+        if cam is None:
+            return not_found(t("fpanel.camera", lang), camera_id, t("app.no_data", lang))
+        s.expunge(cam)
+    status = t(f"camera.status.{cam.status}", lang)
+    place = " · ".join(x for x in (region_name(cam.city_adcode, lang), cam.camera_id) if x)
+    live = html.Div(className="cc-fp-video" + (" cc-fp-video-off" if cam.status != "online" else ""), children=[
+        html.Img(src=cam.stream_url, className="cc-fp-cam", id="camera-live", alt=display_name(cam, lang),
+                 **{"data-cam": cam.camera_id}) if cam.kind == "mjpeg" else
+        html.A(cam.stream_url, href=cam.stream_url, target="_blank", className="cc-fp-link"),
+    ])
+    table = facts([(t("camera.status", lang), html.Span(status, className=f"cc-fp-st cc-fp-st-{cam.status}"), None),
+                   (t("fpanel.station", lang), cam.station_id or "—", None),
+                   (t("fpanel.stream", lang), f"{cam.kind.upper()} · {cam.stream_url}", None),
+                   ("WGS-84", f"{cam.lon:.5f}, {cam.lat:.5f}", None)])
+    return ("cc-fp cc-fp-camera", t("fpanel.camera", lang), display_name(cam, lang), place, [live, table])
+
+
+@register
+class CamerasLayer(Layer):
+    """Station and street cameras of a city (see the module docstring)."""
+
+    key = "cameras"
+    order = 20
+    default_on = True
+    title_key = "legend.cameras"
+    api_key = "cameras"
+    pane = "cc-points"
+    click_kind = "camera"
+    popup_fields = popup_fields
+    import_spec = CAMERAS_SPEC
+
+    def data(self, scope: Scope, ctx: LayerContext, lang: str = "zh") -> dict:
+        return data(scope, ctx, lang)
+
+    def legend(self, lang: str, opts=None) -> list[LegendItem]:
+        return legend(lang)
+
+    def hideout(self, lang: str) -> dict:
+        return {"lang": lang, "kind": "camera"}
+
+    def component_props(self) -> dict:
+        return {"pointToLayer": DRAW("cityPoint"), "bubblingMouseEvents": False}
+
+    def panel(self, ctx: LayerContext, kind: str, feature_id: str, lang: str):
+        return camera_panel(ctx.engine, feature_id, lang)

@@ -34,7 +34,9 @@ from sqlalchemy.orm import Session
 
 from datasources.sql.city_models import Building, Enterprise, Park
 from i18n import t
-from layers.base import LayerContext, LegendItem, Scope, feature_collection
+from datasources.ingest.specs import ENTERPRISES
+from layers.base import Layer, LayerContext, LegendItem, Scope, feature_collection
+from layers.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -388,3 +390,103 @@ def component(ctx: LayerContext, scope: Scope, lang: str, metric: str = "count",
     return [dl.ImageOverlay(id=COMPONENT_ID, url=s["url"], bounds=s["bounds"], opacity=0.85, interactive=False),
             dl.GeoJSON(id=PLACES_ID, data=data(scope, ctx, lang), style=PLACE_STYLE, bubblingMouseEvents=False,
                        hoverStyle={"weight": 3, "fillOpacity": 0.3})]
+
+
+# --------------------------------------------------------------------------- the registered layer
+
+
+def _blank_png() -> str:
+    import base64  # noqa: PLC0415
+
+    from geo.heat import encode_png  # noqa: PLC0415
+
+    return "data:image/png;base64," + base64.b64encode(encode_png(np.zeros((1, 1, 4), dtype=np.uint8))).decode()
+
+
+#: a transparent 1×1 PNG: the heat overlay while the layer is off
+BLANK_PNG = _blank_png()
+
+
+def place_panel(ctx: LayerContext, kind: str, place_id: str, lang: str):
+    """Feature panel of a park or building: enterprise count, registered capital and tax output by registered and
+    by operating address (:func:`figures`)."""
+    from dash import html  # noqa: PLC0415
+
+    fig = figures(ctx, kind, place_id)
+    if fig is None:
+        return ("cc-fp", t(f"fpanel.{kind}", lang), place_id, "", [])
+    name = fig["name_en"] if lang == "en" and fig["name_en"] else fig["name"]
+
+    def col(label_key: str, f: dict, cls: str):
+        return html.Div(className=f"cc-fp-figcol {cls}", children=[
+            html.Div(t(label_key, lang), className="cc-fp-figtitle"),
+            html.Div(className="cc-fp-fig", children=[html.B(f"{f['count']:,}", **{"data-k": f"{cls}-count"}),
+                                                       html.Span(t("heat.unit.count", lang))]),
+            html.Div(className="cc-fp-fig", children=[html.B(f"{f['capital_wan']:,.0f}"),
+                                                       html.Span(t("heat.unit.capital", lang)),
+                                                       html.I(t("fpanel.capital", lang))]),
+            html.Div(className="cc-fp-fig", children=[html.B(f"{f['tax_wan']:,.0f}"),
+                                                       html.Span(t("heat.unit.tax", lang)),
+                                                       html.I(t("fpanel.tax", lang))]),
+        ])
+
+    body = html.Div(className="cc-fp-figs", children=[col("heat.registered", fig["registered"], "reg"),
+                                                      col("heat.operating", fig["operating"], "op")])
+    return (f"cc-fp cc-fp-{kind}", t(f"fpanel.{kind}", lang), name, place_id, [body])
+
+
+@register
+class EnterpriseHeatLayer(Layer):
+    """The enterprise heat map (any region scope; its surface follows the map's viewport, drawn by
+    :mod:`callbacks.city_layers` into the ``enterprise-heat`` overlay) and, at city scope, the parks and buildings
+    (the registry component, ``/api/layers/places``). Imports enterprises."""
+
+    key = "heat"
+    order = 50
+    scopes = ("nation", "province", "city")
+    title_key = "legend.enterprise_heat"
+    api_key = "places"
+    pane = "cc-places"
+    click_kind = "place"
+    popup_fields = popup_fields
+    import_spec = ENTERPRISES
+
+    def data(self, scope: Scope, ctx: LayerContext, lang: str = "zh") -> dict:
+        return data(scope, ctx, lang)
+
+    def has_data(self, scope: Scope | None) -> bool:
+        """Parks and buildings are drawn at city scope only (the heat surface at every region scope)."""
+        return scope is not None and scope.level == "city"
+
+    def shows_legend(self, scope: Scope | None) -> bool:
+        return True
+
+    def legend(self, lang: str, opts=None) -> list[LegendItem]:
+        """The colour ramp of ``opts["metric"]`` / ``opts["address"]`` (inline style :func:`geo.heat.colorbar_css`);
+        the park and building outlines only at city level (``opts["level"]``)."""
+        from geo.heat import colorbar_css  # noqa: PLC0415
+
+        opts = opts or {}
+        items = legend(lang, opts.get("metric") or "count", opts.get("address") or "registered")
+        bar = {"background": colorbar_css()}
+        items = [LegendItem(i.symbol, i.label, i.key, i.text, bar if "cc-sym-heat" in i.symbol else None)
+                 for i in items]
+        return items if opts.get("level") == "city" else items[:1]
+
+    def hideout(self, lang: str) -> dict:
+        return {"lang": lang}
+
+    def component_props(self) -> dict:
+        from layers.draw import DRAW  # noqa: PLC0415
+
+        return {"style": DRAW("placeStyle"), "hoverStyle": {"weight": 3, "fillOpacity": 0.35},
+                "bubblingMouseEvents": False}
+
+    def panel(self, ctx: LayerContext, kind: str, feature_id: str, lang: str):
+        return place_panel(ctx, kind, feature_id, lang)
+
+    def after_import(self, engine) -> None:
+        from layers import region_stats  # noqa: PLC0415
+
+        invalidate(engine)
+        region_stats.clear_cache()

@@ -35,7 +35,10 @@ from sqlalchemy.orm import Session
 
 from datasources.sql.city_models import Pipeline
 from i18n import t
-from layers.base import LayerContext, LegendItem, Scope, feature_collection
+from datasources.ingest.specs import PIPELINES
+from layers.base import Layer, LayerContext, LegendItem, Scope, feature_collection
+from layers.registry import register
+from layers.draw import DRAW
 from ops.vocab import PIPE_DRAW_ORDER, PIPE_STATUSES, PIPE_STYLES
 
 log = logging.getLogger(__name__)
@@ -234,3 +237,72 @@ def component(ctx: LayerContext, scope: Scope, lang: str, geojson: dict | None =
     children = [dl.GeoJSON(id=f"{COMPONENT_ID}-{s}", data=feature_collection(groups[s]), style=STYLES[s],
                            bubblingMouseEvents=False) for s in DRAW_ORDER]
     return dl.LayerGroup(id=COMPONENT_ID, children=children)
+
+
+# --------------------------------------------------------------------------- the registered layer
+
+
+def pipe_panel(ctx: LayerContext, pipe_id: str, lang: str):
+    """Feature panel of a pipe: its live pressure gauge and status, medium, nominal pressure, alarm threshold,
+    length, sensor and station."""
+    from dash import html  # noqa: PLC0415
+
+    from layers.panels import display_name, facts  # noqa: PLC0415
+
+    with Session(ctx.engine) as s:
+        p = s.get(Pipeline, pipe_id)
+        if p is None:
+            return ("cc-fp", t("fpanel.pipe", lang), pipe_id, "", [])
+        s.expunge(p)
+    pressure, _ts = (None, None)
+    if p.sensor_device_id:
+        pressure, _ts = live_pressures(ctx.redis, [p.sensor_device_id], ctx.stale_after_s)[p.sensor_device_id]
+    status = pressure_status(pressure, p.nominal_pressure_mpa, p.low_pressure_mpa, p.sensor_device_id is not None)
+    low = p.low_pressure_mpa if p.low_pressure_mpa is not None else LOW_RATIO * p.nominal_pressure_mpa
+    gauge = html.Div(className=f"cc-fp-gauge cc-fp-gauge-{status}", children=[
+        html.Div(t("pipe.pressure", lang), className="cc-fp-figtitle"),
+        html.Div([html.B("—" if pressure is None else f"{pressure:.3f}", **{"data-k": "pressure"}),
+                  html.Span(" MPa")], className="cc-fp-big"),
+        html.Div(t(f"pipe.status.{status}", lang), className=f"cc-fp-st cc-fp-st-{status}")])
+    table = facts([
+        (t("fpanel.medium", lang), t(f"pipe.medium.{p.medium}", lang), None),
+        (t("pipe.nominal", lang), f"{p.nominal_pressure_mpa:g} MPa", None),
+        (t("pipe.threshold", lang), f"{low:.3f} MPa", None),
+        (t("fpanel.length", lang), f"{p.length_m:,.0f} m", None),
+        (t("fpanel.sensor", lang), p.sensor_device_id or "—", None),
+        (t("fpanel.station", lang), p.station_id or "—", None)])
+    sub = " · ".join([t(f"pipe.kind.{p.kind}", lang), p.pipeline_id])
+    return ("cc-fp cc-fp-pipe", t("fpanel.pipe", lang), display_name(p, lang), sub, [gauge, table])
+
+
+@register
+class PipelinesLayer(Layer):
+    """Compressed-air lines and monitored underground pipes of a city, by live pressure; after first paint
+    ``pipe_states`` Socket.IO deltas restyle them through ``hideout.pipes`` (``ccCity.applyPipes``)."""
+
+    key = "pipelines"
+    order = 30
+    default_on = True
+    title_key = "legend.pipelines"
+    api_key = "pipelines"
+    pane = "cc-lines"
+    reload_on_reconnect = True
+    click_kind = "pipe"
+    popup_fields = popup_fields
+    import_spec = PIPELINES
+
+    def data(self, scope: Scope, ctx: LayerContext, lang: str = "zh") -> dict:
+        return data(scope, ctx, lang)
+
+    def legend(self, lang: str, opts=None) -> list[LegendItem]:
+        return legend(lang)
+
+    def hideout(self, lang: str) -> dict:
+        return {"lang": lang, "pipes": {}}
+
+    def component_props(self) -> dict:
+        return {"style": DRAW("pipeStyle"),
+                "onEachFeature": DRAW("pipeTooltip"), "bubblingMouseEvents": False}
+
+    def panel(self, ctx: LayerContext, kind: str, feature_id: str, lang: str):
+        return pipe_panel(ctx, feature_id, lang)

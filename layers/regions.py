@@ -5,7 +5,7 @@ Boundaries come from :mod:`geo.regions` (WGS-84). The page loads them by URL (``
 is a FeatureCollection with properties ``adcode, name_zh, name_en, level, parent_adcode``; ``labels(scope)`` one
 Point per region at its label position (inside the region).
 
-Drawing: a choropleth of the scope's station counts — ``assets/cc_city.js`` (``dashExtensions.cc.choroplethStyle``,
+Drawing: a choropleth of the scope's station counts — ``assets/cc_city.js`` (``cc.draw.choroplethStyle``,
 ``regionTooltip``, ``regionStatLabel``) reads the figures of :mod:`layers.region_stats` from the components'
 ``hideout.stats`` (set by :mod:`callbacks.drilldown`). Coordinates leave in the display CRS (:mod:`layers.display`).
 """
@@ -20,7 +20,9 @@ import dash_leaflet as dl
 
 from i18n import t
 from layers import display
-from layers.base import LayerContext, LegendItem, Scope, feature_collection
+from layers.base import Layer, LayerContext, LegendItem, Scope, feature_collection
+from layers.registry import register
+from layers.draw import DRAW
 
 log = logging.getLogger(__name__)
 
@@ -162,11 +164,32 @@ def labels_url(scope: Scope) -> str:
 def component(ctx: LayerContext | None, scope: Scope, lang: str) -> list[Any]:
     """Boundaries and labels of ``scope``, both loaded by URL (cacheable, never blocks the page)."""
     return [
-        dl.GeoJSON(id=COMPONENT_ID, url=url(scope), style={"variable": "dashExtensions.cc.choroplethStyle"},
-                   hoverStyle={"variable": "dashExtensions.cc.regionHover"},
-                   onEachFeature={"variable": "dashExtensions.cc.regionTooltip"},
+        dl.GeoJSON(id=COMPONENT_ID, url=url(scope), style=DRAW("choroplethStyle"),
+                   hoverStyle=DRAW("regionHover"),
+                   onEachFeature=DRAW("regionTooltip"),
                    hideout={"lang": lang, "selected": scope.code}),
         dl.GeoJSON(id=LABELS_ID, url=labels_url(scope),
-                   pointToLayer={"variable": "dashExtensions.cc.regionStatLabel"}, hideout={"lang": lang},
+                   pointToLayer=DRAW("regionStatLabel"), hideout={"lang": lang},
                    interactive=False),
     ]
+
+
+# --------------------------------------------------------------------------- the registered layer
+
+
+@register
+class RegionsLayer(Layer):
+    """Administrative boundaries of a scope's sub-regions (the choropleth), drawn by :mod:`callbacks.map` from
+    :func:`url`; always on (no layer-control row)."""
+
+    key = "regions"
+    order = 0
+    scopes = ("nation", "province", "city")
+    control = False
+    popup_fields = popup_fields
+
+    def data(self, scope: Scope, ctx: LayerContext | None = None, lang: str = "zh") -> dict:
+        return data(scope, ctx)
+
+    def legend(self, lang: str, opts=None) -> list[LegendItem]:
+        return legend(lang)

@@ -10,7 +10,7 @@ Popup: :func:`shop_detail` (data) / :func:`popup_component` (Dash component) for
 so the 10,000-feature layer stays small. QR images: :func:`qr_data_uri` — PNG made by the ``qrcode`` library
 (error correction M) as a ``data:`` URI.
 
-Drawing: clustered ``dl.GeoJSON`` with ``dashExtensions.cc.cityPoint`` / ``dashExtensions.cc.cityCluster``.
+Drawing: clustered ``dl.GeoJSON`` with ``cc.draw.cityPoint`` / ``cc.draw.cityCluster``.
 """
 from __future__ import annotations
 
@@ -26,7 +26,10 @@ from sqlalchemy.orm import Session
 
 from datasources.sql.city_models import SHOP_CATEGORIES, SHOP_RATINGS, Shop, ShopInspection
 from i18n import t
-from layers.base import LayerContext, LegendItem, Scope, feature_collection
+from datasources.ingest.specs import SHOPS
+from layers.base import Layer, LayerContext, LegendItem, Scope, feature_collection
+from layers.registry import register
+from layers.draw import DRAW
 
 key = "shops"
 COMPONENT_ID = "shops"
@@ -177,7 +180,7 @@ def legend(lang: str) -> list[LegendItem]:
 
 
 def component(ctx: LayerContext, scope: Scope, lang: str, geojson: dict | None = None, url: str | None = None) -> Any:
-    """Clustered ``dl.GeoJSON`` (``dashExtensions.cc.cityPoint`` / ``cityCluster``); a click gives ``clickData``
+    """Clustered ``dl.GeoJSON`` (``cc.draw.cityPoint`` / ``cityCluster``); a click gives ``clickData``
     with the shop id — the callback then shows :func:`popup_component`. With ``url`` (e.g.
     ``/api/layers/shops?scope=city:310100&lang=zh`` serving :func:`data_text`) the browser loads the features itself
     and the layout stays small."""
@@ -186,12 +189,70 @@ def component(ctx: LayerContext, scope: Scope, lang: str, geojson: dict | None =
     if url is not None:
         return dl.GeoJSON(id=COMPONENT_ID, url=url, cluster=True, zoomToBoundsOnClick=True,
                           superClusterOptions={"radius": 60, "maxZoom": 16},
-                          pointToLayer={"variable": "dashExtensions.cc.cityPoint"},
-                          clusterToLayer={"variable": "dashExtensions.cc.cityCluster"},
+                          pointToLayer=DRAW("cityPoint"),
+                          clusterToLayer=DRAW("cityCluster"),
                           hideout={"lang": lang}, bubblingMouseEvents=False)
     return dl.GeoJSON(id=COMPONENT_ID, data=geojson if geojson is not None else data(scope, ctx, lang),
                       cluster=True, zoomToBoundsOnClick=True, superClusterOptions={"radius": 60, "maxZoom": 16},
-                      pointToLayer={"variable": "dashExtensions.cc.cityPoint"},
-                      clusterToLayer={"variable": "dashExtensions.cc.cityCluster"},
+                      pointToLayer=DRAW("cityPoint"),
+                      clusterToLayer=DRAW("cityCluster"),
                       hideout={"lang": lang, "colors": {k or "none": v for k, v in COLORS.items()}},
                       bubblingMouseEvents=False)
+
+
+# --------------------------------------------------------------------------- the registered layer
+
+
+def shop_panel(ctx: LayerContext, shop_id: str, lang: str):
+    """Feature panel of a shop: :func:`popup_component` under its name, category and id."""
+    from dash import html  # noqa: PLC0415
+
+    detail = shop_detail(ctx, shop_id)
+    if detail is None:
+        return ("cc-fp", t("fpanel.shop", lang), shop_id, "", [html.Div(t("shop.not_found", lang),
+                                                                        className="cc-empty")])
+    s = detail["shop"]
+    name = s["name_en"] if lang == "en" and s["name_en"] else s["name"]
+    sub = " · ".join(x for x in (category_label(s["category"], lang), s["id"]) if x)
+    return ("cc-fp cc-fp-shop", t("fpanel.shop", lang), name, sub, [popup_component(ctx, shop_id, lang)])
+
+
+@register
+class ShopsLayer(Layer):
+    """Street shops of a city by inspection grade, loaded by the browser from ``/api/layers/shops``."""
+
+    key = "shops"
+    order = 40
+    default_on = True
+    title_key = "legend.shops"
+    api_key = "shops"
+    pane = "cc-points"
+    by_url = True
+    click_kind = "shop"
+    popup_fields = popup_fields
+    import_spec = SHOPS
+
+    def data(self, scope: Scope, ctx: LayerContext, lang: str = "zh") -> dict:
+        return data(scope, ctx, lang)
+
+    def api_text(self, scope: Scope, ctx: LayerContext, lang: str = "zh") -> str:
+        """:func:`data_text` when no display shift applies (the common case: no copy of 10,000 features)."""
+        from layers import display  # noqa: PLC0415
+
+        if not display.shifted():
+            return data_text(scope, ctx, lang)
+        return super().api_text(scope, ctx, lang)
+
+    def legend(self, lang: str, opts=None) -> list[LegendItem]:
+        return legend(lang)
+
+    def hideout(self, lang: str) -> dict:
+        return {"lang": lang, "kind": "shop"}
+
+    def component_props(self) -> dict:
+        return {"cluster": True, "zoomToBoundsOnClick": True, "superClusterOptions": {"radius": 60, "maxZoom": 16},
+                "pointToLayer": DRAW("cityPoint"),
+                "clusterToLayer": DRAW("cityCluster"), "bubblingMouseEvents": False}
+
+    def panel(self, ctx: LayerContext, kind: str, feature_id: str, lang: str):
+        return shop_panel(ctx, feature_id, lang)

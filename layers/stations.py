@@ -6,7 +6,7 @@ is the live state at the time of the request; after first paint the browser keep
 component's ``hideout.states`` (patched from ``station_states`` Socket.IO events), so a state change restyles
 markers without touching ``data``.
 
-Marker and cluster drawing: ``assets/cc_map.js`` (``dashExtensions.cc.stationPoint`` / ``stationCluster``).
+Marker and cluster drawing: ``assets/cc_map.js`` (``cc.draw.stationPoint`` / ``stationCluster``).
 """
 from __future__ import annotations
 
@@ -20,9 +20,12 @@ import dash_leaflet as dl
 from datasources.bus.messages import latest_key, now_ms, parse_latest
 from datasources.sql.repository import load_station
 from i18n import t
-from layers.base import LayerContext, LegendItem, Scope, feature_collection
+from datasources.ingest.specs import STATIONS
+from layers.base import Layer, LayerContext, LegendItem, Scope, feature_collection
+from layers.registry import register
 from layers.devices import DEVICE_ORDER
 from layers.display import to_display
+from layers.draw import DRAW
 from layers.live import effective_state, load_index, read_alarm_severities, read_summaries, station_info
 from ops.vocab import STATION_LEGEND_ORDER
 
@@ -56,8 +59,8 @@ def feature(info, state: str) -> dict:
                            "city_adcode": info.city_adcode}}
 
 
-def data(scope: Scope, ctx: LayerContext, with_states: bool = True) -> dict:
-    """Stations of ``scope`` as GeoJSON (WGS-84). ``with_states=False`` skips Redis (every state ``offline`` /
+def data(scope: Scope, ctx: LayerContext, lang: str = "zh", *, with_states: bool = True) -> dict:
+    """Stations of ``scope`` as GeoJSON (WGS-84; ``lang`` unused: names come in both languages). ``with_states=False`` skips Redis (every state ``offline`` /
     ``not_built``) — used where states come separately (hideout).
 
     Raises:
@@ -96,8 +99,8 @@ def component(ctx: LayerContext, scope: Scope, lang: str, geojson: dict | None =
     return dl.GeoJSON(
         id=COMPONENT_ID, data=geojson, cluster=True, zoomToBoundsOnClick=True, spiderfyOnMaxZoom=True,
         superClusterOptions={"radius": 56, "maxZoom": 11},
-        pointToLayer={"variable": "dashExtensions.cc.stationPoint"},
-        clusterToLayer={"variable": "dashExtensions.cc.stationCluster"},
+        pointToLayer=DRAW("stationPoint"),
+        clusterToLayer=DRAW("stationCluster"),
         hideout={"states": states, "lang": lang, "selected": None},
     )
 
@@ -134,3 +137,30 @@ def station_detail(ctx: LayerContext, station_id: str) -> dict | None:
                                           _alarm_severities(ctx, [station_id]).get(station_id)))["properties"]
     props.update(lon=info.lon, lat=info.lat)
     return {"station": props, "state": props["state"], "summary": summary, "devices": out_devices}
+
+
+# --------------------------------------------------------------------------- the registered layer
+
+
+@register
+class StationsLayer(Layer):
+    """Stations at every scope. Drawn by :mod:`callbacks.map` (component :func:`component`, live states through
+    ``hideout.states``); the layer control hides / shows it by a class on ``<html>``. Imports station records."""
+
+    key = "stations"
+    order = 10
+    scopes = ("nation", "province", "city", "station")
+    default_on = True
+    popup_fields = popup_fields
+    import_spec = STATIONS
+
+    def data(self, scope: Scope, ctx: LayerContext, lang: str = "zh") -> dict:
+        return data(scope, ctx, lang)
+
+    def legend(self, lang: str, opts=None) -> list[LegendItem]:
+        return legend(lang)
+
+    def after_import(self, engine) -> None:
+        from layers import region_stats  # noqa: PLC0415
+
+        region_stats.clear_cache()

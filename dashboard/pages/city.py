@@ -4,9 +4,10 @@
   bookmarked province or city view loads only its own data from the first paint;
 * :func:`crumb_tools` — the "back" button left of the breadcrumb;
 * :func:`search_box` — place search (regions, stations, shops, enterprises), over the map;
-* :func:`map_layers` — the base map tiles (``CC_TILE_URL``), and panes holding the enterprise heat overlay, parks and
-  buildings, pipelines, cameras and shops (data filled by :mod:`callbacks.city_layers`);
-* :func:`map_overlays` — the search box, the layer control (with the heat metric / address selectors and the import
+* :func:`map_layers` — the base map tiles (``CC_TILE_URL``), and panes holding the enterprise heat overlay and the
+  components of the registered layers (:mod:`layers.registry`: parks and buildings, pipelines, cameras, shops, staff
+  on duty …; ids ``{"type": "cc-layer", "key": <key>}``, data filled by :mod:`callbacks.city_layers`);
+* :func:`map_overlays` — the search box, the layer control (one row per registered layer with a control; with the heat metric / address selectors and the import
   button, for roles that may import) and the scope's figures strip;
 * :func:`legend_extra` — legends of the layers that are on;
 * :func:`feature_panel` — drawer with a camera's live view, a shop's card (QR code, inspections), a park's or
@@ -25,20 +26,17 @@ from urllib.parse import parse_qs, urlparse
 import dash_leaflet as dl
 from dash import dcc, html
 
-from callbacks.city_layers import BLANK_PNG
-from callbacks.importer import CRS_CHOICES, IMPORT_LAYERS, may_import
 from i18n import t
 from layers import display
 from layers import enterprise_heat
 from layers import regions as regions_layer
-from layers.base import NATION, Scope, ScopeError
+from layers import registry
+from layers.base import NATION, TICK_TYPE, Scope, ScopeError, pattern_id
+from layers.enterprise_heat import BLANK_PNG
+from layers.importing import CRS_CHOICES, import_layers, may_import
 
 log = logging.getLogger(__name__)
 
-EMPTY_FC = {"type": "FeatureCollection", "features": []}
-#: layer keys of the layer control, in display order; ``city`` = drawn at city scope only
-LAYER_KEYS = (("stations", False), ("cameras", True), ("pipelines", True), ("shops", True), ("heat", False))
-DEFAULT_ON = ["stations", "cameras", "pipelines", "shops"]
 HEAT_METRICS = tuple(enterprise_heat.METRICS)
 HEAT_ADDRESSES = enterprise_heat.ADDRESSES
 PANES = (("cc-heat", 405), ("cc-places", 410), ("cc-lines", 420), ("cc-points", 430))
@@ -69,10 +67,22 @@ def initial_scope(ctx) -> Scope:
         return NATION
 
 
+def default_on() -> list[str]:
+    """Keys of the layers switched on when the page opens (``Layer.default_on``)."""
+    return [layer.key for layer in registry.controlled() if layer.default_on]
+
+
 def stores(scope: Scope) -> list:
+    """Client state: the initial view, the layers on, heat options, figures, the open feature, search hits, what a
+    click on each registered layer's features opens (``layer-kinds``: ``{key: click kind}``) and one refresh timer per
+    drawn layer (``{"type": "cc-layer-tick", "key": …}``; disabled unless the layer has a ``refresh_s`` and is on)."""
+    ticks = [dcc.Interval(id=pattern_id(layer.key, TICK_TYPE), interval=int((layer.refresh_s or 3600) * 1000),
+                          disabled=True) for layer in registry.drawn()]
     return [
         dcc.Store(id="initial-view", data=regions_layer.region_bounds(scope)),
-        dcc.Store(id="layers-on", data=list(DEFAULT_ON)),
+        dcc.Store(id="layers-on", data=default_on()),
+        dcc.Store(id="layer-kinds", data={layer.key: layer.click_kind for layer in registry.drawn() if layer.click_kind}),
+        *ticks,
         dcc.Store(id="heat-opts", data={"metric": "count", "address": "registered"}),
         dcc.Store(id="region-figures"),
         dcc.Store(id="feature-open"),
@@ -106,31 +116,20 @@ def map_layers(ctx, scope: Scope, lang: str) -> list:
     panes = {name: dl.Pane(name=name, style={"zIndex": z}, children=[]) for name, z in PANES}
     panes["cc-heat"].children = [dl.ImageOverlay(id="enterprise-heat", url=BLANK_PNG,
                                                  bounds=regions_layer.CHINA_BOUNDS, opacity=0.0, interactive=False)]
-    panes["cc-places"].children = [dl.GeoJSON(
-        id="enterprise-places", data=EMPTY_FC, style={"variable": "dashExtensions.cc.placeStyle"},
-        hoverStyle={"weight": 3, "fillOpacity": 0.35}, bubblingMouseEvents=False, hideout={"lang": lang})]
-    panes["cc-lines"].children = [dl.GeoJSON(
-        id="pipelines", data=EMPTY_FC, style={"variable": "dashExtensions.cc.pipeStyle"},
-        onEachFeature={"variable": "dashExtensions.cc.pipeTooltip"}, bubblingMouseEvents=False,
-        hideout={"lang": lang, "pipes": {}})]
-    panes["cc-points"].children = [
-        dl.GeoJSON(id="cameras", data=EMPTY_FC, pointToLayer={"variable": "dashExtensions.cc.cityPoint"},
-                   hideout={"lang": lang, "kind": "camera"}, bubblingMouseEvents=False),
-        dl.GeoJSON(id="shops", data=EMPTY_FC, cluster=True, zoomToBoundsOnClick=True,
-                   superClusterOptions={"radius": 60, "maxZoom": 16},
-                   pointToLayer={"variable": "dashExtensions.cc.cityPoint"},
-                   clusterToLayer={"variable": "dashExtensions.cc.cityCluster"},
-                   hideout={"lang": lang, "kind": "shop"}, bubblingMouseEvents=False),
-    ]
+    for layer in registry.drawn():
+        panes[layer.pane].children.append(layer.placeholder(lang))
     out.extend(panes[name] for name, _ in PANES)
     return out
 
 
-def _layer_row(T, key: str, city_only: bool) -> html.Div:
+def _layer_row(T, layer) -> html.Div:
+    """A layer-control row: symbol (CSS ``cc-lc-sym-<key>`` or the layer's ``swatch``), name (``layers.<key>``), the
+    "city only" tag."""
+    key = layer.key
     return html.Div(className="cc-lc-row", id=f"lc-row-{key}", children=[
-        html.Span(className=f"cc-lc-sym cc-lc-sym-{key}"),
+        html.Span(className=f"cc-lc-sym cc-lc-sym-{key}", style=dict(layer.swatch) if layer.swatch else None),
         T(f"layers.{key}", className="cc-lc-label"),
-        T("layers.city_only", className="cc-lc-tag") if city_only else None,
+        T("layers.city_only", className="cc-lc-tag") if layer.city_only else None,
     ])
 
 
@@ -138,9 +137,9 @@ def map_overlays(T, scope: Scope) -> list:
     lang = T.lang
     control = html.Div(className="cc-lc", id="layer-control", children=[
         html.Div(className="cc-lc-head", children=[T("layers.title", tag=html.Span)]),
-        dcc.Checklist(id="layer-toggles", value=list(DEFAULT_ON), className="cc-lc-list",
+        dcc.Checklist(id="layer-toggles", value=default_on(), className="cc-lc-list",
                       inputClassName="cc-lc-check", labelClassName="cc-lc-item",
-                      options=[{"label": _layer_row(T, k, city), "value": k} for k, city in LAYER_KEYS]),
+                      options=[{"label": _layer_row(T, layer), "value": layer.key} for layer in registry.controlled()]),
         html.Div(id="heat-controls", className="cc-lc-heat cc-lc-heat-off", children=[
             _seg("heat-metric", "count", [(T(f"heat.metric.{m}"), m) for m in HEAT_METRICS]),
             _seg("heat-address", "registered", [(T(f"drill.address.{a}"), a) for a in HEAT_ADDRESSES]),
@@ -200,7 +199,7 @@ def import_dialog(T) -> html.Div:
             html.Div(className="cc-imp-form", children=[
                 html.Div(className="cc-imp-field", children=[
                     T("import.layer", tag=html.Div, className="cc-imp-label"),
-                    _seg("import-layer", "shops", [(T(f"import.layer.{k}"), k) for k in IMPORT_LAYERS])]),
+                    _seg("import-layer", "shops", [(T(f"import.layer.{k}"), k) for k in import_layers()])]),
                 html.Div(className="cc-imp-field", children=[
                     T("import.crs", tag=html.Div, className="cc-imp-label"),
                     _seg("import-crs", "WGS84", [(T(f"import.crs.{c}"), c) for c in CRS_CHOICES])]),

@@ -1,11 +1,12 @@
 """HTTP endpoints of the drill-down map and the city layers (issue 3). A blueprint; the app factory registers it.
 
 ==========================================  =========================================================================
-``GET /api/layers/<layer>?scope&lang``      GeoJSON of a city layer for a scope, in the **display CRS** (what the
-                                            map draws; :mod:`layers.display`): ``cameras``, ``pipelines`` (live
-                                            pressures), ``shops`` (10,000 points, loaded by URL), ``places`` (parks and
-                                            buildings with their figures). Nation / province scopes answer an empty
-                                            collection: these are city-level layers.
+``GET /api/layers/<layer>?scope&lang``      GeoJSON of a registered layer (:mod:`layers.registry`, ``api_key``) for
+                                            a scope, in the **display CRS** (what the map draws; :mod:`layers.display`):
+                                            ``cameras``, ``pipelines`` (live pressures), ``shops`` (10,000 points,
+                                            loaded by URL), ``places`` (parks and buildings with their figures),
+                                            ``staff`` (people on duty by region). A scope where a layer has no data
+                                            answers an empty collection (cameras … are city-level layers).
 ``GET /api/heat?scope&metric&address&``     enterprise heat surface (:func:`layers.enterprise_heat.surface`):
 ``bbox=w,s,e,n&zoom[&display=1]``           ``{url: data:image/png…, bounds, total, vmax, …}``; ``bbox`` (the map's
                                             bounds padded ~10 %) and ``bounds`` WGS-84, or display CRS with
@@ -29,29 +30,24 @@ Errors: a bad scope, metric or bbox answers 400 ``{"error": …}``; database err
 """
 from __future__ import annotations
 
-import json
 import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from callbacks.importer import IMPORT_LAYERS, run_import
 from dashboard.auth.core import Forbidden, authorize
 from datasources.sql.search import search as search_places
-from layers import cameras as cameras_layer
 from layers import display
 from layers import enterprise_heat
-from layers import pipelines as pipelines_layer
 from layers import region_stats
+from layers import registry
 from layers import shops as shops_layer
 from layers.base import ScopeError
+from layers.importing import import_layers, run_import
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("cc_api_city", __name__)
-
-LAYER_NAMES = ("cameras", "pipelines", "shops", "places")
-
 
 def _ctx():
     return current_app.extensions["cc"]
@@ -89,29 +85,22 @@ def _db_down(exc):
 
 
 def layer_geojson(layer: str, scope, lctx, lang: str) -> dict:
-    """The WGS-84 GeoJSON of one city layer for a scope (before the display shift)."""
-    if layer == "cameras":
-        return cameras_layer.data(scope, lctx, lang)
-    if layer == "pipelines":
-        return pipelines_layer.data(scope, lctx, lang)
-    if layer == "shops":
-        return shops_layer.data(scope, lctx, lang)
-    if layer == "places":
-        return enterprise_heat.data(scope, lctx, lang)
-    raise KeyError(layer)
+    """The WGS-84 GeoJSON of the layer served as ``/api/layers/<layer>`` for a scope (before the display shift).
+
+    Raises:
+        KeyError: no layer is served under that name.
+    """
+    return registry.by_api_key(layer).data(scope, lctx, lang)
 
 
 @bp.get("/api/layers/<layer>")
 def layer_data(layer: str):
-    if layer not in LAYER_NAMES:
-        return _error(404, f"unknown layer {layer!r}; one of {', '.join(LAYER_NAMES)}")
+    try:
+        target = registry.by_api_key(layer)
+    except KeyError:
+        return _error(404, f"unknown layer {layer!r}; one of {', '.join(registry.api_keys())}")
     scope = _scope()
-    lctx = _ctx().layer_ctx
-    lang = _lang()
-    if layer == "shops" and not display.shifted():
-        return _json_text(shops_layer.data_text(scope, lctx, lang))
-    fc = display.to_display(layer_geojson(layer, scope, lctx, lang))
-    return _json_text(json.dumps(fc, ensure_ascii=False, separators=(",", ":")))
+    return _json_text(target.api_text(scope, _ctx().layer_ctx, _lang()))
 
 
 def _parse_bbox(raw: str | None):
@@ -206,8 +195,8 @@ def map_config():
 @bp.post("/api/import/<layer>")
 def import_layer(layer: str):
     ctx = _ctx()
-    if layer not in IMPORT_LAYERS:
-        return _error(400, f"unknown layer {layer!r}; one of {', '.join(IMPORT_LAYERS)}")
+    if layer not in import_layers():
+        return _error(400, f"unknown layer {layer!r}; one of {', '.join(import_layers())}")
     try:
         user = authorize("data.import", target=f"import:{layer}", engine=ctx.engine)
     except Forbidden as exc:
