@@ -169,7 +169,12 @@ def import_file(engine: Engine, layer: "str | LayerSpec", source: bytes | str | 
                 report.add(0, "format" if "format" in str(exc) else "", str(exc))
         if table is not None:
             try:
-                _stream_into(engine, spec, table, report, idx, region, audit_values(actor, role, target, "ok", {}))
+                if spec.path is not None:  # a path of its own (stations: the registry's), auditing itself
+                    spec.path(engine, spec, table, report, idx, region,
+                              {"actor": actor, "role": role, "target": target, "detail": _detail(report)})
+                else:
+                    _stream_into(engine, spec, table, report, idx, region,
+                                 audit_values(actor, role, target, "ok", {}))
             finally:
                 table.close()
     finally:
@@ -177,6 +182,7 @@ def import_file(engine: Engine, layer: "str | LayerSpec", source: bytes | str | 
     if not report.ok:
         report.written = 0
         report.errors.sort(key=lambda e: (e.row, e.field))
+    if not report.ok and not report.audited:
         write_audit(engine, audit_values(actor, role, target, "rejected", _detail(report)))
     return report
 

@@ -552,6 +552,37 @@ def _not_found(what: str, ident: str) -> RegistryError:
     return RegistryError([Issue(0, f"{what}_id", f"no {what} {ident!r}")], 404)
 
 
+# ------------------------------------------------------------------------------------------------ the one station path
+# used by the map-layer import of stations too (:mod:`datasources.ingest.stations`): one validation
+# (:func:`validate_station`), one all-or-nothing write and one audit entry for every station import
+
+
+def commit_stations(engine: Engine, stations: list[StationSpec], *, action: str, target: str, actor: str, role: str,
+                    detail: dict, rows: Mapping[str, int] | None = None, redis_client=None) -> None:
+    """Write ``stations`` (validated, :func:`validate_station`) in one transaction with the ``ok`` audit entry, after
+    the registry's conflict checks (a simulated demo station is not overwritten; device ids and addresses).
+
+    Raises:
+        RegistryError: a conflict (status 409; nothing written, the rejection audited).
+    """
+    _commit(engine, stations, action=action, target=target, actor=actor, role=role, detail=detail, rows=rows,
+            redis_client=redis_client)
+
+
+def audit_rejected(engine: Engine, actor: str, role: str, action: str, target: str, issues: list) -> None:
+    """The audit entry of a rejected change (``result="rejected"``, the first 20 problems and their count)."""
+    _audit_rejected(engine, actor, role, action, target, [Issue(*i) for i in issues])
+
+
+def existing_station_ids(engine: Engine, station_ids: list[str]) -> set[str]:
+    """Which of ``station_ids`` are in the database already."""
+    found: set[str] = set()
+    with Session(engine) as s:
+        for i in range(0, len(station_ids), 500):
+            found.update(s.scalars(select(Station.station_id).where(Station.station_id.in_(station_ids[i:i + 500]))))
+    return found
+
+
 # ------------------------------------------------------------------------------------------------ public API
 
 

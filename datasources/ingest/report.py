@@ -43,6 +43,8 @@ class ImportReport:
     errors: list[ImportIssue] = field(default_factory=list)
     n_errors: int = 0
     written: int = 0
+    #: the import's own path wrote the audit entry (the stations path: the registry's writer)
+    audited: bool = field(default=False, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:

@@ -57,6 +57,9 @@ class LayerSpec:
             ``station_id`` must be a station; the set of existing values is handed to ``rules`` as ``refs[name]``.
         rules: ``rules(vals, refs, err) -> None``: cross-field rules and derived defaults of one valid row (``vals``
             the parsed, positioned column dict, changed in place; ``err(field, message)`` records a problem).
+        path: an import path of its own, ``path(engine, spec, table, report, region_index, region, audit)``, in place
+            of the streamed staging (the stations: the registry's, :mod:`datasources.ingest.stations`); it writes the
+            audit entry itself (``report.audited``).
     """
 
     key: str
@@ -66,6 +69,7 @@ class LayerSpec:
     geometry: str = "point"
     references: Mapping[str, tuple[Any, tuple[str, ...]]] = dc_field(default_factory=dict)
     rules: Callable[[dict, Mapping[str, set], Callable[[str, str], None]], None] | None = None
+    path: Callable[..., None] | None = None
 
 
 def _enum(values: Iterable[str], labels: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -217,7 +221,13 @@ def _enterprise_rules(vals: dict, refs: Mapping[str, set], err) -> None:
 
 _STATION_REF = {"station_id": (Station.station_id, ("station_id",))}
 
-STATIONS = LayerSpec("stations", Station, "station_id", _STATION_FIELDS, rules=_station_rules)
+def _station_path(*args, **kwargs) -> None:
+    from datasources.ingest.stations import import_station_table  # noqa: PLC0415 — it imports this module
+
+    import_station_table(*args, **kwargs)
+
+
+STATIONS = LayerSpec("stations", Station, "station_id", _STATION_FIELDS, rules=_station_rules, path=_station_path)
 CAMERAS = LayerSpec("cameras", Camera, "camera_id", _CAMERA_FIELDS, references=_STATION_REF, rules=_camera_rules)
 PIPELINES = LayerSpec("pipelines", Pipeline, "pipeline_id", _PIPELINE_FIELDS, geometry="line",
                       references={**_STATION_REF, "enterprise_id": (Enterprise.enterprise_id, ("enterprise_id",))},
