@@ -26,7 +26,8 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dashboard.auth.core import Forbidden, audited, authorize, control_decision, write_audit
+from dashboard.auth.core import Forbidden, audited, authorize, control_decision
+from datasources.sql.audit import write_audit
 from dashboard.live.ops_bridge import ENGINEERS_CHANNEL
 from datasources.sql import alarm_store
 from datasources.sql import workorders as wo
@@ -138,7 +139,7 @@ class OpsService:
     def alarms_snapshot(self, scope_raw: str | None = "nation", limit: int = 500) -> dict[str, Any]:
         """Open alarms of a scope, most severe then newest first, with counts:
         ``{"scope", "ts_ms", "alarms": [alarm dict + "station": {id, name, name_en, lon, lat, …}], "counts": {"open", "active", "unacked",
-        "shelved", "by_severity": {"1".."4": active n}}}``."""
+        "shelved", "alerting" (:func:`ops.vocab.alerting`), "by_severity": {"1".."4": active n}}}``."""
         self._require_view()
         ids = self.scope_station_ids(scope_raw)
         taken = now_ms()
@@ -148,6 +149,7 @@ class OpsService:
         counts = {"open": len(rows), "active": sum(1 for a in rows if a["active"]),
                   "unacked": sum(1 for a in rows if not a["acknowledged"]),
                   "shelved": sum(1 for a in rows if a["shelved"]),
+                  "alerting": sum(1 for a in rows if a["alerting"]),
                   "by_severity": {str(s): sum(1 for a in rows if a["active"] and a["severity"] == s)
                                   for s in (1, 2, 3, 4)}}
         return {"scope": scope_raw or "nation", "ts_ms": taken, "alarms": rows, "counts": counts}
