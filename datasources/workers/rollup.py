@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 from datasources.sql.energy_store import DEVICE_MEASURES, STATION_MEASURES
 from ops.energy import CST_OFFSET_S, ENERGY_KWH_MODULUS, VOLUME_M3_MODULUS, counter_delta, month_key
+from ops.vocab import STATION_ONLINE_STATES
 
 #: device kinds whose readings feed the rollups; other kinds are ignored
 RELEVANT_KINDS = frozenset(("compressor", "flow_meter", "power_meter"))
@@ -183,7 +184,7 @@ class RollupBatch:
                 acc = st_buckets[m] = _new_acc()
             return acc
 
-        if summ.get("devices_online", 0) > 0 and summ.get("state") not in ("offline", "not_built"):
+        if summ.get("devices_online", 0) > 0 and summ.get("state") in STATION_ONLINE_STATES:
             sacc = st_acc((ts - ts % 60000) // 1000)
             sacc[SAMPLES] += 1
             sacc[FLOW] += summ.get("flow_m3_min") or 0.0
