@@ -1,4 +1,5 @@
-"""Geography: coordinate systems (:mod:`geo.crs`) and administrative regions (:mod:`geo.regions`).
+"""Geography: coordinate systems (:mod:`geo.crs`), administrative regions (:mod:`geo.regions`, built by
+:mod:`geo.region_build`), heat surfaces (:mod:`geo.heat`) and vector files of map layers (:mod:`geo.files`).
 
 The bottom layer: imports nothing of the project. All coordinates are WGS-84 (EPSG:4326) lon/lat degrees unless a
 function says otherwise. The region names below are imported lazily (on first attribute access), so ``import geo``
