@@ -209,7 +209,7 @@ def import_dialog(T) -> html.Div:
                               placeholder=t("import.region_hint", lang))]),
             ]),
             dcc.Upload(id="import-upload", className="cc-imp-drop", max_size=50 * 1024 * 1024, multiple=False,
-                       accept=".csv,.xlsx,.geojson,.json", children=html.Div([
+                       accept=".csv,.xlsx,.geojson,.json,.gpkg,.zip", children=html.Div([
                            T("import.drop"), html.Div(id="import-file-name", className="cc-imp-file")])),
             html.Div(className="cc-imp-actions", children=[
                 T("import.all_or_nothing", className="cc-imp-note"),

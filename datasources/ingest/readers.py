@@ -22,7 +22,9 @@ from typing import Any, BinaryIO, Iterator, NamedTuple
 
 from datasources.ingest.specs import _norm_header
 
-FORMATS = ("csv", "xlsx", "geojson")
+FORMATS = ("csv", "xlsx", "geojson", "gpkg", "shp")
+#: formats whose rows are features (properties + a geometry) rather than table rows with coordinate columns
+FEATURE_FORMATS = ("geojson", "gpkg", "shp")
 #: largest file accepted, bytes. Imports stream (memory grows with :data:`IMPORT_BATCH_ROWS`, not with the file), so
 #: the limit is set by the largest layer: 1,000,000 enterprises (:data:`MAX_ROWS`) with Chinese names and English
 #: translations are ~155 MB of CSV. Also the request-size limit of the web app (:mod:`dashboard.auth.headers`); an
@@ -59,9 +61,10 @@ def _detect_format(filename: str, fmt: str | None) -> str:
         return f
     ext = Path(filename).suffix.lower()
     mapping = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".geojson": "geojson",
-               ".json": "geojson"}
+               ".json": "geojson", ".gpkg": "gpkg", ".zip": "shp", ".shp": "shp"}
     if ext not in mapping:
-        raise _FileError(f"cannot tell the format of {filename!r}: use .csv, .xlsx or .geojson", "format")
+        raise _FileError(f"cannot tell the format of {filename!r}: use .csv, .xlsx, .geojson, .gpkg or a zipped "
+                         f"Shapefile (.zip)", "format")
     return mapping[ext]
 
 
@@ -219,6 +222,27 @@ def _open_geojson(stream: BinaryIO, size: int) -> _Table:
     else:
         raise _FileError("a GeoJSON FeatureCollection (or Feature) is expected")
     del doc
+    return _features_table(features)
+
+
+def _open_vector(stream: BinaryIO, size: int, name: str) -> _Table:
+    """A GeoPackage or a zipped Shapefile: read whole by :func:`geo.files.read_features` (geopandas / pyogrio) and
+    reprojected from the file's declared CRS to geographic degrees (WGS-84 axes; a GCJ-02 / BD-09 datum declared for
+    the import is converted later, with every other format's positions). Same size limit as GeoJSON."""
+    from geo.files import GeoFileError, read_features  # noqa: PLC0415 — geopandas: paid only by these imports
+
+    if size > MAX_GEOJSON_BYTES:
+        raise _FileError(f"a GeoPackage / Shapefile may be at most {MAX_GEOJSON_BYTES // (1024 * 1024)} MB (this one "
+                         f"is {size / (1024 * 1024):.0f} MB): use CSV or XLSX for large layers")
+    try:
+        features = read_features(stream.read(), max_features=MAX_ROWS, name=name or "<upload>")
+    except GeoFileError as exc:
+        raise _FileError(str(exc)) from None
+    return _features_table(features)
+
+
+def _features_table(features: list) -> _Table:
+    """The table of a list of GeoJSON features: columns = the properties' keys in order of appearance."""
     if len(features) > MAX_ROWS:
         raise _FileError(f"more than {MAX_ROWS} features")
     keys: list[str] = []
@@ -244,11 +268,19 @@ def _open_geojson(stream: BinaryIO, size: int) -> _Table:
     return _Table(keys, rows(), lambda: None)
 
 
-def open_table(stream: BinaryIO, size: int, fmt: str, layer: str) -> _Table:
+def open_table(stream: BinaryIO, size: int, fmt: str, layer: str, name: str = "") -> _Table:
+    """Open ``stream`` (``size`` bytes) as a table of format ``fmt`` (:data:`FORMATS`); ``layer`` names the XLSX
+    worksheet preferred, ``name`` the file in messages.
+
+    Raises:
+        _FileError: unreadable file (an error of row 0).
+    """
     if fmt == "csv":
         return _open_csv(stream)
     if fmt == "xlsx":
         return _open_xlsx(stream, layer)
+    if fmt in ("gpkg", "shp"):
+        return _open_vector(stream, size, name)
     return _open_geojson(stream, size)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from datasources.ingest.readers import _FileError, _Table
+from datasources.ingest.readers import FEATURE_FORMATS, _FileError, _Table
 from datasources.ingest.report import ImportReport
 from datasources.ingest.specs import LayerSpec
 from datasources.ingest.validation import _map_columns, _point_from_geojson
@@ -60,7 +60,7 @@ def import_station_table(engine, spec: LayerSpec, table: _Table, report: ImportR
         for row_no, cells, geom in table.rows:
             report.rows_read += 1
             raw = _raw_cells(all_fields, col_of, cells)
-            if report.fmt == "geojson":
+            if report.fmt in FEATURE_FORMATS:
                 try:
                     if isinstance(geom, dict) and "error" in geom:
                         raise ValueError(geom["error"])

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 import shapely
 
+from datasources.ingest.readers import FEATURE_FORMATS
 from datasources.ingest.report import ImportIssue, ImportReport
 from datasources.ingest.specs import _GEOMETRY_FIELDS, Field, LayerSpec, _norm_header
 from geo.crs import haversine_m, transform_many
@@ -159,7 +160,7 @@ def _map_columns(spec: LayerSpec, header: list, report: ImportReport) -> tuple[l
     required column is missing or a header appears twice."""
     fields = list(spec.fields)
     geo_fields = list(_GEOMETRY_FIELDS[spec.geometry])
-    is_geojson = report.fmt == "geojson"
+    is_geojson = report.fmt in FEATURE_FORMATS
     all_fields = fields + ([] if is_geojson and spec.geometry != "two_points" else geo_fields)
     if is_geojson and spec.geometry == "two_points":  # geometry = registered address; op_lon/op_lat as properties
         all_fields = fields + [f for f in geo_fields if f.name.startswith("op_")]
@@ -315,7 +316,7 @@ def _positions(spec: LayerSpec, rows, report: ImportReport, idx, region) -> list
         return (prov if region.level == "province" else city) == region.adcode
 
     fld_pt = {"pt": "lon", "reg": "reg_lon", "op": "op_lon", "line": "geometry"}
-    if report.fmt == "geojson":
+    if report.fmt in FEATURE_FORMATS:
         fld_pt = {"pt": "geometry", "reg": "geometry", "op": "op_lon", "line": "geometry"}
     out = []
     for i, (row_no, vals, _shape) in enumerate(rows):
