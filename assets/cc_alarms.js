@@ -12,122 +12,37 @@
  *   stationRefresh / alarmRefresh / orderRefresh   live events that concern the open station / alarm / order
  *
  * Also: ages and SLA countdowns tick every second in place (elements with data-since / data-deadline), sign-out.
- * State is kept on window.ccOps (tests read ccOps.beeps / ccOps.flashes).
+ * State is kept on cc.ops (tests read cc.ops.beeps / cc.ops.flashes). The alerting rule is the server's: every
+ * alarm carries `alerting`, every work order `open` (ops/vocab.py); the annunciation parameters, severity numerals,
+ * state names and the SLA clock face come from cc.vocab.
  */
 (function () {
     "use strict";
-    var ops = window.ccOps = window.ccOps || {};
-    ops.alarms = ops.alarms || {};       // id → alarm (open alarms of the current scope)
-    ops.seenTs = ops.seenTs || {};       // id → ts_ms of the newest message applied
-    ops.closedTs = ops.closedTs || {};   // id → ts_ms it was closed
-    ops.blinkUntilAck = ops.blinkUntilAck || {};
-    ops.beeps = ops.beeps || 0;          // beeps requested (audible or muted)
-    ops.beepsAudible = ops.beepsAudible || 0;
-    ops.flashes = ops.flashes || 0;
-    ops.received = ops.received || [];   // [{id, event, ts_ms, at}] for latency measurements
-    var ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"};
+    var cc = window.cc;
+    var ops = cc.ops = {
+        alarms: {},        // id → alarm (open alarms of the current scope)
+        seenTs: {},        // id → ts_ms of the newest message applied
+        closedTs: {},      // id → ts_ms it was closed
+        beeps: 0,          // beeps requested (audible or muted)
+        beepsAudible: 0,
+        flashes: 0,
+        received: []       // [{id, event, ts_ms, at}] for latency measurements
+    };
+    var fns = {};
     var CAMERA_RULES = {fire_alarm: 1, flood_alarm: 1, intrusion_alarm: 1};
 
-    function tr(key, lang) {
-        var c = window.ccI18n && window.ccI18n.catalog;
-        if (!c) { return key; }
-        var t = (c[lang] || {})[key];
-        if (t === undefined || t === null) { t = (c.zh || {})[key]; }
-        return t === undefined || t === null ? key : t;
-    }
-
-    function fill(s, vars) {
-        return String(s).replace(/\{(\w+)\}/g, function (m, k) { return vars[k] === undefined ? m : vars[k]; });
-    }
-
-    function noUpdate() { return window.dash_clientside.no_update; }
-
-    function triggered() {
-        var ctx = window.dash_clientside.callback_context;
-        return (ctx && ctx.triggered ? ctx.triggered : []).filter(function (t) { return t.prop_id !== "."; });
-    }
-
-    function triggeredProp(prefix) {
-        return triggered().some(function (t) { return t.prop_id.indexOf(prefix) === 0; });
-    }
-
-    function patternTrigger() {
-        // the first triggered pattern-matching id with a real click: {id: {...}, value}
-        var tr = triggered();
-        for (var i = 0; i < tr.length; i++) {
-            var pid = tr[i].prop_id;
-            if (pid.charAt(0) === "{" && tr[i].value) {
-                return {id: JSON.parse(pid.slice(0, pid.lastIndexOf("."))), value: tr[i].value};
-            }
-        }
-        return null;
-    }
-
-    function pad(n) { return (n < 10 ? "0" : "") + n; }
-    function hms(ms) {
-        if (!ms) { return "—"; }
-        var d = new Date(ms);
-        return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
-    }
-    function age(ms, lang) {
-        var s = Math.max(0, Math.floor((Date.now() - ms) / 1000));
-        var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
-        if (lang === "en") {
-            return d ? d + "d " + h + "h" : h ? h + "h " + pad(m) + "m" : m + "m " + pad(s % 60) + "s";
-        }
-        return d ? d + "天" + h + "时" : h ? h + "时" + pad(m) + "分" : m + "分" + pad(s % 60) + "秒";
-    }
-    function dur(ms) {
-        var s = Math.floor(Math.abs(ms) / 1000), h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60);
-        var txt = h ? h + ":" + pad(m) + ":" + pad(s % 60) : pad(m) + ":" + pad(s % 60);
-        return (ms < 0 ? "-" : "") + txt;
-    }
-    function msgOf(message, lang) {
-        var m = message || "", i = m.indexOf(" / ");
-        if (i < 0) { return m; }
-        return lang === "en" ? m.slice(i + 3) : m.slice(0, i);
-    }
-    function pageLang() {
-        var l = document.documentElement.lang || "zh";
-        return l.indexOf("en") === 0 ? "en" : "zh";
-    }
+    function annunciation() { return cc.vocab.alerting || {}; }
     function can(me, perm) { return !!(me && me.permissions && me.permissions.indexOf(perm) >= 0); }
 
     // ------------------------------------------------------------------ sound and flash
-    var actx = null;
-    function audio() {
-        var C = window.AudioContext || window.webkitAudioContext;
-        if (!C) { return null; }
-        if (!actx) { try { actx = new C(); } catch (e) { return null; } }
-        if (actx.state === "suspended" && actx.resume) { actx.resume().catch(function () {}); }
-        return actx;
-    }
-    // browsers start audio only after a user gesture: unlock on the first click / key
-    ["pointerdown", "keydown"].forEach(function (ev) {
-        document.addEventListener(ev, function () { audio(); }, {passive: true});
-    });
+    // severity I: a two-tone siren; others: two beeps
+    var TONES_SEV1 = [[988, 0, 0.16], [740, 0.2, 0.16], [988, 0.4, 0.16], [740, 0.6, 0.16]];
+    var TONES = [[784, 0, 0.22], [784, 0.32, 0.22]];
 
-    function beep(severity) {
+    function alarmBeep(severity) {
         ops.beeps += 1;
         if (ops.muted) { return; }
-        var ac = audio();
-        if (!ac) { return; }
-        ops.beepsAudible += 1;
-        var t0 = ac.currentTime + 0.02;
-        var tones = severity === 1 ? [[988, 0, 0.16], [740, 0.2, 0.16], [988, 0.4, 0.16], [740, 0.6, 0.16]]
-            : [[784, 0, 0.22], [784, 0.32, 0.22]];
-        tones.forEach(function (p) {
-            var o = ac.createOscillator(), g = ac.createGain();
-            o.type = "square";
-            o.frequency.setValueAtTime(p[0], t0 + p[1]);
-            g.gain.setValueAtTime(0.0001, t0 + p[1]);
-            g.gain.exponentialRampToValueAtTime(0.12, t0 + p[1] + 0.02);
-            g.gain.exponentialRampToValueAtTime(0.0001, t0 + p[1] + p[2]);
-            o.connect(g);
-            g.connect(ac.destination);
-            o.start(t0 + p[1]);
-            o.stop(t0 + p[1] + p[2] + 0.05);
-        });
+        if (cc.beep(severity === 1 ? TONES_SEV1 : TONES, "square", 0.12)) { ops.beepsAudible += 1; }
     }
 
     function flash(severity) {
@@ -141,14 +56,22 @@
         ops._flashTimer = setTimeout(function () { el.className = "cc-flash"; }, 3200);
     }
 
-    // repeat the beep every 20 s while a severity I alarm stays unacknowledged (unless muted)
-    setInterval(function () {
+    // repeat the beep while an alerting alarm of the vocabulary's repeat severity (I) stays so (unless muted);
+    // armed once the vocabulary is there (a page without it has no alarms to ring for)
+    function repeatBeep() {
+        var rule = annunciation();
         var ids = Object.keys(ops.alarms);
         for (var i = 0; i < ids.length; i++) {
             var a = ops.alarms[ids[i]];
-            if (a.severity === 1 && a.active && !a.acknowledged && !a.shelved) { beep(1); return; }
+            if (a.alerting && a.severity === rule.repeat_beep_severity) { alarmBeep(a.severity); return; }
         }
-    }, 20000);
+    }
+    function armRepeatBeep() {
+        if (!ops.repeatTimer && annunciation().repeat_beep_ms) {
+            ops.repeatTimer = setInterval(repeatBeep, annunciation().repeat_beep_ms);
+        }
+    }
+    armRepeatBeep();
 
     // ------------------------------------------------------------------ alarm list
     function sortAlarms(list) {
@@ -170,7 +93,7 @@
         if (a.value === null || a.value === undefined || a.kind === "digital" || a.kind === "comm_loss") { return ""; }
         var v = Number(a.value), txt = Math.abs(v) < 1 ? v.toPrecision(3) : v.toFixed(1);
         txt += " " + (a.unit || "");
-        if (a.threshold !== null && a.threshold !== undefined) { txt += " / " + tr("ops.limit", lang) + " " + a.threshold; }
+        if (a.threshold !== null && a.threshold !== undefined) { txt += " / " + cc.tr("ops.limit", lang) + " " + a.threshold; }
         return txt;
     }
 
@@ -182,49 +105,49 @@
     // on a row's parts sets the store "al-pick" ({kind: go | ack | disp | order, id, at}) through set_props.
     function h(tag, attrs, children) {
         // an element with attributes (className or any other) and children (text or elements; empty ones skipped),
-        // built with the DOM helpers of assets/cc_clientside.js
-        var dom = window.ccDom, other = {};
+        // built with the core's DOM helpers (assets/cc.js)
+        var other = {};
         Object.keys(attrs || {}).forEach(function (k) { if (k !== "className") { other[k] = attrs[k]; } });
-        return dom.kids(dom.el(tag, (attrs || {}).className, null, other), (children || []).filter(function (c) {
+        return cc.kids(cc.el(tag, (attrs || {}).className, null, other), (children || []).filter(function (c) {
             return c !== null && c !== undefined && c !== "";
         }));
     }
 
     function alarmRow(a, lang, me, order) {
         var state = stateOf(a);
-        var blink = (a.severity <= 2 && a.active && !a.acknowledged && !a.shelved);
+        var blink = !!a.alerting;  // the server's flag (ops/vocab.py alerting)
         var cls = "cc-al-row cc-al-sev" + a.severity + " cc-al-st-row-" + state +
             (a.acknowledged ? "" : " cc-al-unack") + (blink ? " cc-al-blink" : "") +
             (ops.selected === a.id ? " cc-al-sel" : "");
         var acts = [];
         var canAck = can(me, "alarm.acknowledge") && !a.acknowledged;
         acts.push(h("button", {className: "cc-al-btn" + (canAck ? " cc-al-btn-ack" : ""), "data-pick": "ack",
-                               "data-id": String(a.id)}, [tr(canAck ? "ops.ack" : "ops.handle", lang)]));
+                               "data-id": String(a.id)}, [cc.tr(canAck ? "ops.ack" : "ops.handle", lang)]));
         if (can(me, "workorder.create") && !order) {
             acts.push(h("button", {className: "cc-al-btn cc-al-btn-disp", "data-pick": "disp", "data-id": String(a.id)},
-                        [tr("ops.dispatch", lang)]));
+                        [cc.tr("ops.dispatch", lang)]));
         }
         var orderCell = order ? h("span", {
             className: "cc-al-orderchip cc-wo-st-" + order.state + (order.overdue ? " cc-wo-overdue-chip" : ""),
             "data-pick": "order", "data-id": String(order.id), role: "button"},
-            ["#" + order.id + " " + (order.assignee_name || tr("wo.pool", lang)) + " · " +
-             tr("wo.state." + order.state, lang)]) : "";
+            ["#" + order.id + " " + (order.assignee_name || cc.tr("wo.pool", lang)) + " · " +
+             cc.orderStateLabel(order.state, lang)]) : "";
         var device = a.device_id && a.device_id !== a.station_id ? a.device_id.replace(a.station_id + "-", "") : "";
         return h("div", {className: cls, "data-alarm-id": String(a.id)}, [
-            h("span", {className: "cc-al-sev cc-sevbg" + a.severity}, [ROMAN[a.severity] || "?"]),
-            h("span", {className: "cc-al-c-time cc-al-time"}, [hms(a.raised_ts_ms)]),
+            h("span", {className: "cc-al-sev cc-sevbg" + a.severity}, [cc.sevRoman(a.severity)]),
+            h("span", {className: "cc-al-c-time cc-al-time"}, [cc.hms(a.raised_ts_ms)]),
             h("span", {className: "cc-al-c-age cc-al-age", "data-since": String(a.raised_ts_ms)},
-              [age(a.raised_ts_ms, lang)]),
-            h("div", {className: "cc-al-c-main cc-al-main", title: tr("ops.goto_station", lang), "data-pick": "go",
+              [cc.age(a.raised_ts_ms, lang)]),
+            h("div", {className: "cc-al-c-main cc-al-main", title: cc.tr("ops.goto_station", lang), "data-pick": "go",
                       "data-id": String(a.id), role: "button"}, [
                 h("span", {className: "cc-al-station"}, [stationName(a, lang)]),
                 h("span", {className: "cc-al-dev"}, [device]),
-                h("span", {className: "cc-al-msg"}, [msgOf(a.message, lang)])]),
+                h("span", {className: "cc-al-msg"}, [cc.bilingual(a.message, lang)])]),
             h("span", {className: "cc-al-c-val cc-al-val"}, [valueText(a, lang)]),
             h("span", {className: "cc-al-c-state cc-al-state cc-al-st-" + state}, [
                 state === "shelved" && a.shelved_until_ms ?
-                    tr("ops.shelved_until", lang) + " " + hms(a.shelved_until_ms).slice(0, 5) :
-                    tr("alarm.state." + state, lang)]),
+                    cc.tr("ops.shelved_until", lang) + " " + cc.hms(a.shelved_until_ms).slice(0, 5) :
+                    cc.alarmStateLabel(state, lang)]),
             h("span", {className: "cc-al-c-order"}, [orderCell]),
             h("span", {className: "cc-al-c-act cc-al-acts"}, acts)
         ]);
@@ -234,9 +157,9 @@
         var sig = JSON.stringify([lang, ops.selected, (me || {}).role, shown, Object.keys(orders).map(function (k) {
             var o = orders[k]; return [k, o.id, o.state, o.overdue, o.assignee_name];
         })]);
-        window.ccDom.drawList("alarm-list", sig, function () {
+        cc.drawList("alarm-list", sig, function () {
             return shown.length ? shown.slice(0, 300).map(function (a) { return alarmRow(a, lang, me, orders[a.id]); })
-                : [h("div", {className: "cc-empty"}, [tr("ops.no_alarms", lang)])];
+                : [h("div", {className: "cc-empty"}, [cc.tr("ops.no_alarms", lang)])];
         });
     }
 
@@ -250,16 +173,17 @@
 
     function picked(kind) {
         // the "al-pick" store's value when it triggered this callback with ``kind``, else null
-        var t = triggered().filter(function (x) { return x.prop_id === "al-pick.data"; })[0];
+        var t = cc.triggered().filter(function (x) { return x.prop_id === "al-pick.data"; })[0];
         return t && t.value && t.value.kind === kind ? t.value : null;
     }
 
-    ops.alarmsApply = function (snapshot, evt, sevFilter, unackFilter, lang, brief, muted, scope, me) {
+    fns.alarmsApply = function (snapshot, evt, sevFilter, unackFilter, lang, brief, muted, scope, me) {
         scope = scope || "nation";
         lang = lang || "zh";
         ops.muted = !!muted;
         ops.me = me;
-        if (triggeredProp("alarm-snapshot") && snapshot && snapshot.scope === scope) {
+        armRepeatBeep();
+        if (cc.fired("alarm-snapshot") && snapshot && snapshot.scope === scope) {
             var next = {}, snapTs = snapshot.ts_ms || 0;
             (snapshot.alarms || []).forEach(function (a) {
                 var mine = ops.alarms[a.id];
@@ -274,14 +198,14 @@
             ops.alarms = next;
             ops.scope = scope;
         }
-        if (triggeredProp("socket.data-alarm") && evt && evt.alarm &&
+        if (cc.fired("socket.data-alarm") && evt && evt.alarm &&
                 (!evt.scopes || evt.scopes.indexOf(scope) >= 0)) {
             var a = evt.alarm, prev = ops.alarms[a.id];
             ops.received.push({id: a.id, event: evt.event, ts_ms: evt.ts_ms, at: Date.now()});
             if (ops.received.length > 500) { ops.received.splice(0, 250); }
             if ((ops.seenTs[a.id] || 0) <= (evt.ts_ms || 0)) {
                 ops.seenTs[a.id] = evt.ts_ms || Date.now();
-                if (a.state === "closed") {
+                if (!cc.alarmOpen(a.state)) {
                     delete ops.alarms[a.id];
                     ops.closedTs[a.id] = evt.ts_ms || Date.now();
                 } else {
@@ -289,15 +213,17 @@
                     else if (prev) { a.station = prev.station; }
                     ops.alarms[a.id] = a;
                 }
-                if (evt.event === "raised" && evt.annunciate !== false && a.severity <= 2) {
-                    beep(a.severity);
+                var rule = annunciation();
+                if ((rule.annunciate_events || []).indexOf(evt.event) >= 0 && evt.annunciate !== false &&
+                        a.severity <= rule.annunciate_max_severity) {
+                    alarmBeep(a.severity);
                     flash(a.severity);
                 }
             }
         }
         var orders = {};
         (brief || []).forEach(function (o) {
-            if (o.alarm_id && o.state !== "closed" && o.state !== "cancelled") { orders[o.alarm_id] = o; }
+            if (o.alarm_id && o.open) { orders[o.alarm_id] = o; }
         });
         var all = Object.keys(ops.alarms).map(function (id) { return ops.alarms[id]; });
         var sev = {1: 0, 2: 0, 3: 0, 4: 0}, unacked = 0;
@@ -312,17 +238,17 @@
             return sevOk[String(a.severity)] && (!onlyUnack || !a.acknowledged);
         }));
         drawAlarms(shown, lang, me, orders);
-        var hot = sev[1] + sev[2] > 0 && all.some(function (a) { return a.severity <= 2 && !a.acknowledged && a.active; });
+        var hot = all.some(function (a) { return a.alerting; });
         return [String(all.length), String(sev[1]), String(sev[2]), String(sev[3]), String(sev[4]),
                 String(unacked), "cc-dock-badge" + (hot ? " cc-dock-badge-hot" : "")];
     };
 
-    ops.alarmGo = function (pick, siteGoClicks, current) {
+    fns.alarmGo = function (pick, siteGoClicks, current) {
         var go = picked("go");
-        var hit = go ? {id: {id: go.id}} : patternTrigger();
-        if (!hit) { return [noUpdate(), noUpdate()]; }
+        var hit = go ? {id: {id: go.id}} : cc.patternTrigger();
+        if (!hit) { return [cc.noUpdate(), cc.noUpdate()]; }
         var a = ops.alarms[hit.id.id];
-        if (!a) { return [noUpdate(), noUpdate()]; }
+        if (!a) { return [cc.noUpdate(), cc.noUpdate()]; }
         ops.selected = a.id;
         document.querySelectorAll(".cc-al-sel").forEach(function (el) { el.classList.remove("cc-al-sel"); });
         var row = document.querySelector('[data-alarm-id="' + a.id + '"]');
@@ -330,23 +256,23 @@
         var st = a.station || {};
         var lat = st.lat, lon = st.lon;
         var viewport = (lat !== undefined && lat !== null) ? {center: [lat, lon], zoom: 12, transition: "flyTo",
-                                                              options: {duration: 0.9}} : noUpdate();
-        return [a.station_id === current ? noUpdate() : a.station_id, viewport];
+                                                              options: {duration: 0.9}} : cc.noUpdate();
+        return [a.station_id === current ? cc.noUpdate() : a.station_id, viewport];
     };
 
-    ops.openAlarm = function (pick, siteClicks, closeClicks, current) {
-        var tr0 = triggered()[0];
-        if (tr0 && tr0.prop_id.indexOf("alarm-dialog-x") === 0) { return tr0.value ? null : noUpdate(); }
+    fns.openAlarm = function (pick, siteClicks, closeClicks, current) {
+        var tr0 = cc.triggered()[0];
+        if (tr0 && tr0.prop_id.indexOf("alarm-dialog-x") === 0) { return tr0.value ? null : cc.noUpdate(); }
         var ack = picked("ack");
         if (ack) { return ack.id; }
-        if (tr0 && tr0.prop_id === "al-pick.data") { return noUpdate(); }
-        var hit = patternTrigger();
-        if (!hit) { return noUpdate(); }
+        if (tr0 && tr0.prop_id === "al-pick.data") { return cc.noUpdate(); }
+        var hit = cc.patternTrigger();
+        if (!hit) { return cc.noUpdate(); }
         return hit.id.id;
     };
 
-    ops.dockTab = function (a, o, s, current) {
-        var tr0 = triggered()[0];
+    fns.dockTab = function (a, o, s, current) {
+        var tr0 = cc.triggered()[0];
         var tab = current || "alarms";
         if (tr0 && tr0.value) {
             if (tr0.prop_id.indexOf("dock-tab-orders") === 0) { tab = "orders"; }
@@ -361,40 +287,40 @@
         return out;
     };
 
-    ops.mute = function (n, lang, muted) {
-        var tr0 = triggered()[0];
+    fns.mute = function (n, lang, muted) {
+        var tr0 = cc.triggered()[0];
         var m = !!muted;
-        if (tr0 && tr0.prop_id.indexOf("alarm-mute") === 0 && tr0.value) { m = !m; audio(); }
+        if (tr0 && tr0.prop_id.indexOf("alarm-mute") === 0 && tr0.value) { m = !m; cc.audio(); }
         ops.muted = m;
-        return [m, "cc-mute" + (m ? " cc-mute-on" : ""), tr(m ? "ops.sound_off" : "ops.sound_on", lang || "zh")];
+        return [m, "cc-mute" + (m ? " cc-mute-on" : ""), cc.tr(m ? "ops.sound_off" : "ops.sound_on", lang || "zh")];
     };
 
     // ------------------------------------------------------------------ dispatch, work orders
-    ops.dispatchReq = function (dispClicks, dialogClicks, siteClicks, cancelClicks, xClicks, alarmOpen, stationOpen) {
-        var tr0 = triggered()[0];
-        if (!tr0) { return noUpdate(); }
+    fns.dispatchReq = function (dispClicks, dialogClicks, siteClicks, cancelClicks, xClicks, alarmOpen, stationOpen) {
+        var tr0 = cc.triggered()[0];
+        if (!tr0) { return cc.noUpdate(); }
         var pid = tr0.prop_id;
         if (pid.indexOf("dispatch-cancel") === 0 || pid.indexOf("dispatch-dialog-x") === 0) {
-            return tr0.value ? null : noUpdate();
+            return tr0.value ? null : cc.noUpdate();
         }
         if (pid.indexOf("alarm-do-dispatch") === 0) {
-            return tr0.value && alarmOpen ? {alarm_id: alarmOpen, ts: Date.now()} : noUpdate();
+            return tr0.value && alarmOpen ? {alarm_id: alarmOpen, ts: Date.now()} : cc.noUpdate();
         }
         if (pid.indexOf("site-dispatch") === 0) {
-            return tr0.value && stationOpen ? {station_id: stationOpen, ts: Date.now()} : noUpdate();
+            return tr0.value && stationOpen ? {station_id: stationOpen, ts: Date.now()} : cc.noUpdate();
         }
         var disp = picked("disp");
-        return disp ? {alarm_id: disp.id, ts: Date.now()} : noUpdate();
+        return disp ? {alarm_id: disp.id, ts: Date.now()} : cc.noUpdate();
     };
 
-    ops.openOrder = function (rowClicks, pick, xClicks, current) {
-        var tr0 = triggered()[0];
-        if (tr0 && tr0.prop_id.indexOf("order-dialog-x") === 0) { return tr0.value ? null : noUpdate(); }
+    fns.openOrder = function (rowClicks, pick, xClicks, current) {
+        var tr0 = cc.triggered()[0];
+        if (tr0 && tr0.prop_id.indexOf("order-dialog-x") === 0) { return tr0.value ? null : cc.noUpdate(); }
         var chip = picked("order");
         if (chip) { return chip.id; }
-        if (tr0 && tr0.prop_id === "al-pick.data") { return noUpdate(); }
-        var hit = patternTrigger();
-        return hit ? hit.id.id : noUpdate();
+        if (tr0 && tr0.prop_id === "al-pick.data") { return cc.noUpdate(); }
+        var hit = cc.patternTrigger();
+        return hit ? hit.id.id : cc.noUpdate();
     };
 
     // ------------------------------------------------------------------ refresh gates
@@ -404,33 +330,33 @@
     // the events that concern what is open into a refresh token; the server callbacks then always draw in full.
     function refreshToken() { return {ts: Date.now()}; }
 
-    ops.stationRefresh = function (alarmEvt, orderEvt, resync, stationOpen) {
-        if (!stationOpen) { return noUpdate(); }
-        var hit = triggered().some(function (t) {
+    fns.stationRefresh = function (alarmEvt, orderEvt, resync, stationOpen) {
+        if (!stationOpen) { return cc.noUpdate(); }
+        var hit = cc.triggered().some(function (t) {
             if (t.prop_id.indexOf("socket.data-ops_resync") === 0) { return true; }
             var evt = t.prop_id.indexOf("socket.data-alarm") === 0 ? alarmEvt : orderEvt;
             var body = evt && (evt.alarm || evt.order);
             return !!body && body.station_id === stationOpen;
         });
-        return hit ? refreshToken() : noUpdate();
+        return hit ? refreshToken() : cc.noUpdate();
     };
 
-    ops.alarmRefresh = function (alarmEvt, orderEvt, alarmOpen) {
-        if (!alarmOpen) { return noUpdate(); }
+    fns.alarmRefresh = function (alarmEvt, orderEvt, alarmOpen) {
+        if (!alarmOpen) { return cc.noUpdate(); }
         var a = alarmEvt && alarmEvt.alarm, o = orderEvt && orderEvt.order;
-        var hit = (triggeredProp("socket.data-alarm") && a && String(a.id) === String(alarmOpen)) ||
-            (triggeredProp("socket.data-workorder") && o && String(o.alarm_id) === String(alarmOpen));
-        return hit ? refreshToken() : noUpdate();
+        var hit = (cc.fired("socket.data-alarm") && a && String(a.id) === String(alarmOpen)) ||
+            (cc.fired("socket.data-workorder") && o && String(o.alarm_id) === String(alarmOpen));
+        return hit ? refreshToken() : cc.noUpdate();
     };
 
-    ops.orderRefresh = function (orderEvt, orderOpen) {
+    fns.orderRefresh = function (orderEvt, orderOpen) {
         var o = orderEvt && orderEvt.order;
-        return orderOpen && o && String(o.id) === String(orderOpen) ? refreshToken() : noUpdate();
+        return orderOpen && o && String(o.id) === String(orderOpen) ? refreshToken() : cc.noUpdate();
     };
 
     // ------------------------------------------------------------------ remote control
-    var live = window.ccLive = window.ccLive || {};
-    ops.controlState = function (snapshot, evt, rows, lang, stationOpen, me) {
+    var live = cc.live;
+    fns.controlState = function (snapshot, evt, rows, lang, stationOpen, me) {
         var ctx = window.dash_clientside.callback_context;
         var outs = ctx.outputs_list;
         lang = lang || "zh";
@@ -454,27 +380,27 @@
             var d = devices[o.id.dev];
             var v = d && d.values ? d.values.run_state : undefined;
             if (!d || !d.online || v === undefined || v === null) {
-                stateTexts.push(d && !d.online ? tr("device.offline", lang) : "—");
+                stateTexts.push(d && !d.online ? cc.tr("device.offline", lang) : "—");
                 stateClasses.push("cc-ctl-state cc-rs-none");
             } else {
-                stateTexts.push(tr("enum.run_state." + Math.round(v), lang));
+                stateTexts.push(cc.tr("enum.run_state." + Math.round(v), lang));
                 stateClasses.push("cc-ctl-state cc-rs-" + Math.round(v));
             }
         });
         var allowed = can(me, "control.command") && occ === false;
         var disabled = (outs[2] || []).map(function () { return !allowed; });
-        var occText = occ === null ? tr("ops.occ_unknown", lang) : tr(occ ? "ops.occ_on" : "ops.occ_off", lang);
+        var occText = occ === null ? cc.tr("ops.occ_unknown", lang) : cc.tr(occ ? "ops.occ_on" : "ops.occ_off", lang);
         var occCls = "cc-occ " + (occ === null ? "cc-occ-unknown" : occ ? "cc-occ-on" : "cc-occ-off");
         return [stateTexts, stateClasses, disabled, occText, occCls];
     };
 
-    ops.controlPending = function (btnClicks, cancel, x, stationOpen, spValues) {
-        var tr0 = triggered()[0];
+    fns.controlPending = function (btnClicks, cancel, x, stationOpen, spValues) {
+        var tr0 = cc.triggered()[0];
         if (tr0 && (tr0.prop_id.indexOf("ctl-cancel") === 0 || tr0.prop_id.indexOf("ctl-dialog-x") === 0)) {
-            return tr0.value ? null : noUpdate();
+            return tr0.value ? null : cc.noUpdate();
         }
-        var hit = patternTrigger();
-        if (!hit) { return noUpdate(); }
+        var hit = cc.patternTrigger();
+        if (!hit) { return cc.noUpdate(); }
         var out = {device_id: hit.id.dev, command: hit.id.cmd, station_id: stationOpen, ts: Date.now()};
         if (String(hit.id.cmd).indexOf("sp:") === 0) {
             // set-point button: carry the value typed in its input (engineering units; the server checks it)
@@ -490,24 +416,24 @@
     };
 
     // ------------------------------------------------------------------ cameras
-    ops.cameraOpen = function (alarmEvt, controlEvt, confirmClicks, videoClicks, closeClicks, pending, stationOpen,
+    fns.cameraOpen = function (alarmEvt, controlEvt, confirmClicks, videoClicks, closeClicks, pending, stationOpen,
                                current, scope) {
-        var tr0 = triggered()[0];
-        if (!tr0) { return noUpdate(); }
+        var tr0 = cc.triggered()[0];
+        if (!tr0) { return cc.noUpdate(); }
         var pid = tr0.prop_id, now = Date.now();
-        if (pid.indexOf("cam-close") === 0) { return tr0.value ? null : noUpdate(); }
+        if (pid.indexOf("cam-close") === 0) { return tr0.value ? null : cc.noUpdate(); }
         if (pid.indexOf("site-video") === 0) {
-            return tr0.value && stationOpen ? {station_id: stationOpen, reason: "manual", ts: now} : noUpdate();
+            return tr0.value && stationOpen ? {station_id: stationOpen, reason: "manual", ts: now} : cc.noUpdate();
         }
         if (pid.indexOf("ctl-confirm") === 0) {
-            return tr0.value && pending ? {station_id: pending.station_id, reason: "control", ts: now} : noUpdate();
+            return tr0.value && pending ? {station_id: pending.station_id, reason: "control", ts: now} : cc.noUpdate();
         }
         if (pid.indexOf("socket.data-control") === 0) {
             if (controlEvt && controlEvt.phase === "started" &&
                     !(current && current.station_id === controlEvt.station_id && current.reason === "control")) {
                 return {station_id: controlEvt.station_id, reason: "control", ts: now};
             }
-            return noUpdate();
+            return cc.noUpdate();
         }
         if (pid.indexOf("socket.data-alarm") === 0) {
             var a = alarmEvt && alarmEvt.alarm;
@@ -516,7 +442,7 @@
                 return {station_id: a.station_id, reason: a.rule, alarm_id: a.id, ts: now};
             }
         }
-        return noUpdate();
+        return cc.noUpdate();
     };
 
     // ------------------------------------------------------------------ camera frames
@@ -539,29 +465,21 @@
 
     // ------------------------------------------------------------------ ticking ages and SLA clocks, sign-out
     setInterval(function () {
-        var lang = pageLang();
+        var lang = cc.pageLang();
         var nodes = document.querySelectorAll("[data-since]");
         for (var i = 0; i < nodes.length; i++) {
             var since = Number(nodes[i].getAttribute("data-since"));
-            if (since) { nodes[i].textContent = age(since, lang); }
+            if (since) { nodes[i].textContent = cc.age(since, lang); }
         }
-        var clocks = document.querySelectorAll("[data-deadline]");
-        for (var j = 0; j < clocks.length; j++) {
-            var el = clocks[j], left = Number(el.getAttribute("data-deadline")) - Date.now();
-            var v = el.classList.contains("cc-sla-v") ? el : el.querySelector(".cc-sla-v");
-            if (v) { v.textContent = dur(left); }
-            var box = el.classList.contains("cc-sla") ? el : el.closest(".cc-sla");
-            if (box) { box.classList.toggle("cc-sla-over", left < 0); }
-        }
+        cc.tickDeadlines(document.querySelectorAll("[data-deadline]"), lang);
     }, 1000);
 
     document.addEventListener("click", function (ev) {
         var btn = ev.target && ev.target.closest ? ev.target.closest("#cc-logout") : null;
         if (!btn) { return; }
         ev.preventDefault();
-        fetch("/auth/logout", {method: "POST", credentials: "same-origin", headers: window.ccCsrfHeaders()})
-            .finally(function () { window.location.assign("/auth/login?lang=" + pageLang()); });
+        cc.logout("/auth/login?lang=" + cc.pageLang());
     });
 
-    window.dash_clientside = Object.assign({}, window.dash_clientside, {ccOps: ops});
+    cc.clientside("ccOps", fns);
 }());

@@ -1,11 +1,11 @@
 /*
  * Drill-down map and city layers (issue 3): map drawing functions and clientside callbacks.
  *
- * Drawing functions, merged into window.dashExtensions.cc (referenced from Python as
- * {"variable": "dashExtensions.cc.<name>"}; dash-leaflet passes the component's props — with `hideout` — last):
+ * Drawing functions, in cc.draw (named from Python with layers/draw.py, i.e. {"variable": "cc.draw.<name>"};
+ * dash-leaflet passes the component's props — with `hideout` — last):
  *   cityPoint(feature, latlng, ctx)            cameras (icon by status) and shops (circle by grade, f.properties._color)
  *   cityCluster(feature, latlng, index, ctx)   a cluster of shops: count over a ring split by grade colour
- *   choroplethStyle(feature)                   province / city fill by station count (ccCity.regionStats)
+ *   choroplethStyle(feature)                   province / city fill by station count (cc.city.regionStats)
  *   regionTooltip(feature, layer, ctx)         sticky tooltip: stations by lifecycle, service staff, partners
  *   regionStatLabel(feature, latlng, ctx)      region name and its station count (data-* attributes carry the figures)
  *   pipeStyle(feature, ctx), pipeTooltip       pipelines coloured by live status (hideout.pipes[id] = [status, MPa])
@@ -14,102 +14,59 @@
  * Clientside callbacks (window.dash_clientside.ccCity): drillRoute (URL ⇄ scope, back button), layerState,
  * chooseFeature, applyPipes, pickHit, flyPending.
  *
- * window.ccCity.map is the Leaflet map (captured by an init hook): search results fly on it.
+ * cc.city holds the state; cc.city.map is the Leaflet map (captured by an init hook): search results fly on it.
  */
 (function () {
     "use strict";
-    var city = window.ccCity = window.ccCity || {regionStats: {}, regionMeta: {}, pipes: {}, pendingFly: null};
+    var cc = window.cc;
+    var city = cc.city = {regionStats: {}, regionMeta: {}, pipes: {}, pendingFly: null};
 
-    function hookMap() {
-        if (!window.L || !window.L.Map || city.hooked) { return !!city.hooked; }
-        window.L.Map.addInitHook(function () {
-            var map = city.map = this;
-            var born = Date.now(), touched = false;
-            map.whenReady(function () {
-                var el = map.getContainer();
-                ["mousedown", "wheel", "touchstart", "keydown"].forEach(function (ev) {
-                    el.addEventListener(ev, function () { touched = true; }, {passive: true});
-                });
-            });
-            // the page's panels settle after the map is made (the map gets smaller): keep the opening view whole
-            map.on("resize", function () {
-                if (!touched && city.initialBounds && Date.now() - born < 10000) {
-                    map.fitBounds(city.initialBounds, {padding: [6, 6], animate: false});
-                }
+    cc.onMap(function (map) {
+        city.map = map;
+        var born = Date.now(), touched = false;
+        map.whenReady(function () {
+            var el = map.getContainer();
+            ["mousedown", "wheel", "touchstart", "keydown"].forEach(function (ev) {
+                el.addEventListener(ev, function () { touched = true; }, {passive: true});
             });
         });
-        city.hooked = true;
-        return true;
-    }
-    if (!hookMap()) { document.addEventListener("DOMContentLoaded", hookMap); }
-
-    function rem() {
-        var fs = parseFloat(window.getComputedStyle(document.documentElement).fontSize);
-        return isFinite(fs) && fs > 0 ? fs : 16;
-    }
-
-    function lang(hideout) {
-        var l = document.documentElement.lang || (hideout && hideout.lang) || "zh";
-        return l.indexOf("en") === 0 ? "en" : "zh";
-    }
-
-    function tr(key, lg) {
-        var c = window.ccI18n && window.ccI18n.catalog;
-        if (!c) { return key; }
-        var s = (c[lg] || {})[key];
-        if (s === undefined || s === null) { s = (c.zh || {})[key]; }
-        return s === undefined || s === null ? key : s;
-    }
-
-    function fmt(key, lg, vars) {
-        return tr(key, lg).replace(/\{(\w+)\}/g, function (m, k) { return vars[k] === undefined ? m : vars[k]; });
-    }
-
-    function esc(s) {
-        return String(s == null ? "" : s).replace(/[&<>"']/g, function (ch) {
-            return {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;"}[ch];
+        // the page's panels settle after the map is made (the map gets smaller): keep the opening view whole
+        map.on("resize", function () {
+            if (!touched && city.initialBounds && Date.now() - born < 10000) {
+                map.fitBounds(city.initialBounds, {padding: [6, 6], animate: false});
+            }
         });
-    }
-
-    function num(v, lg) {
-        if (v === null || v === undefined || isNaN(v)) { return "—"; }
-        return Number(v).toLocaleString(lg === "en" ? "en-US" : "zh-CN");
-    }
-
-    function shortName(name, lg) {
-        if (lg === "en" || !name) { return name; }
-        return String(name).replace(/(维吾尔自治区|壮族自治区|回族自治区|特别行政区|自治区|省|市)$/, "");
-    }
+    });
 
     // ------------------------------------------------------------------ city points and clusters
     function cityPoint(feature, latlng, ctx) {
         var hideout = (ctx && ctx.hideout) || {};
         var p = feature.properties || {};
         if (hideout.kind === "camera") {
-            var size = Math.round(rem() * 1.55);
+            var size = Math.round(cc.rem() * 1.55);
             var st = p.status === "online" ? "online" : "offline";
             var icon = L.divIcon({
                 className: "cc-cpin-icon",
-                html: "<div class=\"cc-cpin cc-cpin-" + st + "\" data-cam=\"" + esc(p.id) + "\" data-status=\"" + st +
+                html: "<div class=\"cc-cpin cc-cpin-" + st + "\" data-cam=\"" + cc.esc(p.id) + "\" data-status=\"" + st +
                     "\"><svg viewBox=\"0 0 24 24\" aria-hidden=\"true\"><path d=\"M3 7.5h11a1.5 1.5 0 0 1 1.5 1.5v1.8l4.6-2.9a.6.6 0 0 1 .9.5v7.2a.6.6 0 0 1-.9.5l-4.6-2.9V15a1.5 1.5 0 0 1-1.5 1.5H3A1.5 1.5 0 0 1 1.5 15V9A1.5 1.5 0 0 1 3 7.5z\"/></svg></div>",
                 iconSize: [size, size], iconAnchor: [size / 2, size / 2]
             });
             return L.marker(latlng, {icon: icon, keyboard: false, riseOnHover: true});
         }
         return L.circleMarker(latlng, {
-            radius: p._r || Math.max(4, Math.round(rem() * 0.38)), color: "#0b1520", weight: 1,
-            fillColor: p._color || "#4f8fd9", fillOpacity: 0.92, pane: "cc-points",
+            radius: p._r || Math.max(4, Math.round(cc.rem() * 0.38)), color: "#0b1520", weight: 1,
+            fillColor: p._color || (hideout.colors || {}).none, fillOpacity: 0.92, pane: "cc-points",
             className: "cc-city-pt" + (p.rating ? " cc-city-pt-" + p.rating : "")
         });
     }
 
     function cityCluster(feature, latlng, index, ctx) {
         var count = feature.properties.point_count;
-        var colors = {};
+        var colors = {}, noGrade = (((ctx && ctx.hideout) || {}).colors || {}).none;
         try {
             var leaves = index.getLeaves(feature.properties.cluster_id, Infinity);
             for (var i = 0; i < leaves.length; i++) {
-                var c = leaves[i].properties._color || "#8793a3";
+                var c = leaves[i].properties._color || noGrade;
                 colors[c] = (colors[c] || 0) + 1;
             }
         } catch (e) { /* index not ready: plain ring */ }
@@ -120,7 +77,7 @@
             acc += colors[c];
         });
         var ring = stops.length ? "conic-gradient(" + stops.join(",") + ")" : "#3a4656";
-        var size = Math.round(rem() * (1.9 + Math.min(1.5, Math.log10(Math.max(count, 1)) * 0.7)));
+        var size = Math.round(cc.rem() * (1.9 + Math.min(1.5, Math.log10(Math.max(count, 1)) * 0.7)));
         var icon = L.divIcon({
             className: "cc-city-cl-icon",
             html: "<div class=\"cc-city-cl\" data-count=\"" + count + "\" style=\"background:" + ring + "\">" +
@@ -172,28 +129,28 @@
     }
 
     function regionTipHtml(p) {
-        var lg = lang();
+        var lg = cc.pageLang();
         var s = city.regionStats[p.adcode];
         var name = lg === "en" && p.name_en ? p.name_en : p.name_zh;
-        var h = "<div class=\"cc-tip-name\">" + esc(name) + "</div>";
+        var h = "<div class=\"cc-tip-name\">" + cc.esc(name) + "</div>";
         if (!s) {
-            return h + "<div class=\"cc-tip-sub\">" + esc(tr("drill.no_stations", lg)) + "</div>";
+            return h + "<div class=\"cc-tip-sub\">" + cc.esc(cc.tr("drill.no_stations", lg)) + "</div>";
         }
-        h += "<div class=\"cc-rt\" data-adcode=\"" + esc(p.adcode) + "\">" +
+        h += "<div class=\"cc-rt\" data-adcode=\"" + cc.esc(p.adcode) + "\">" +
             "<div class=\"cc-rt-total\"><b data-k=\"stations\">" + s.stations + "</b> " +
-            esc(tr("drill.tip.stations", lg)) + "</div><div class=\"cc-rt-grid\">";
+            cc.esc(cc.tr("drill.tip.stations", lg)) + "</div><div class=\"cc-rt-grid\">";
         ["built", "under_construction", "idle", "maintenance"].forEach(function (k) {
-            h += "<span class=\"cc-rt-k cc-rt-" + k + "\">" + esc(tr("lifecycle." + k, lg)) + "</span>" +
+            h += "<span class=\"cc-rt-k cc-rt-" + k + "\">" + cc.esc(cc.tr("lifecycle." + k, lg)) + "</span>" +
                 "<b data-k=\"" + k + "\">" + s[k] + "</b>";
         });
         h += "</div><div class=\"cc-rt-people\">" +
-            "<span>" + esc(tr("drill.tip.staff", lg)) + " <b data-k=\"staff\">" + s.staff + "</b>" +
-            " <i>(" + esc(tr("drill.tip.online", lg)) + " " + s.staff_online + ")</i></span>" +
-            "<span>" + esc(tr("drill.tip.experts", lg)) + " <b data-k=\"experts\">" + s.experts + "</b></span>" +
-            "<span>" + esc(tr("drill.tip.partners", lg)) + " <b data-k=\"partners\">" + s.partners + "</b></span>" +
+            "<span>" + cc.esc(cc.tr("drill.tip.staff", lg)) + " <b data-k=\"staff\">" + s.staff + "</b>" +
+            " <i>(" + cc.esc(cc.tr("drill.tip.online", lg)) + " " + s.staff_online + ")</i></span>" +
+            "<span>" + cc.esc(cc.tr("drill.tip.experts", lg)) + " <b data-k=\"experts\">" + s.experts + "</b></span>" +
+            "<span>" + cc.esc(cc.tr("drill.tip.partners", lg)) + " <b data-k=\"partners\">" + s.partners + "</b></span>" +
             "</div></div>";
         if (city.regionMeta.level !== "city" || city.regionMeta.scope === "nation") {
-            h += "<div class=\"cc-rt-hint\">" + esc(tr("drill.tip.click", lg)) + "</div>";
+            h += "<div class=\"cc-rt-hint\">" + cc.esc(cc.tr("drill.tip.click", lg)) + "</div>";
         }
         return h;
     }
@@ -230,29 +187,27 @@
     function regionStatLabel(feature, latlng, ctx) {
         var hideout = (ctx && ctx.hideout) || {};
         var p = feature.properties || {};
-        var lg = lang(hideout);
+        var lg = cc.pageLang(hideout);
         var s = statsOf()[p.adcode];
-        var name = lg === "en" && p.name_en ? p.name_en : shortName(p.name_zh, lg);
-        var data = " data-adcode=\"" + esc(p.adcode) + "\"";
+        var name = lg === "en" && p.name_en ? p.name_en : cc.shortName(p.name_zh, lg);
+        var data = " data-adcode=\"" + cc.esc(p.adcode) + "\"";
         if (s) {
             ["stations", "built", "under_construction", "idle", "maintenance", "staff", "experts", "partners"]
                 .forEach(function (k) { data += " data-" + k.replace(/_/g, "-") + "=\"" + (s[k] || 0) + "\""; });
         }
         var html = "<div class=\"cc-rl" + (s && s.stations ? " cc-rl-has" : "") + "\"" + data + ">" +
-            "<span class=\"cc-rl-name\">" + esc(name) + "</span>" +
+            "<span class=\"cc-rl-name\">" + cc.esc(name) + "</span>" +
             (s && s.stations ? "<span class=\"cc-rl-n\">" + s.stations + "</span>" : "") + "</div>";
         var icon = L.divIcon({className: "cc-region-label cc-region-stat", html: html, iconSize: null});
         return L.marker(latlng, {icon: icon, interactive: false, keyboard: false, zIndexOffset: -1000});
     }
 
     // ------------------------------------------------------------------ pipelines and places
-    var PIPE = {
-        no_sensor: {color: "#6b7a8c", weight: 2, opacity: 0.7, dashArray: "4 4"},
-        no_data: {color: "#8793a3", weight: 2.5, opacity: 0.8, dashArray: "2 6"},
-        ok: {color: "#22d37a", weight: 3, opacity: 0.9},
-        high: {color: "#f2a93b", weight: 4, opacity: 0.95},
-        low: {color: "#ff3b4e", weight: 6, opacity: 1.0}
-    };
+    // pipe styles and status names are the vocabulary's (cc.vocab.pipe_styles, ops/vocab.py PIPE_STYLES)
+    function pipeStyleOf(status) {
+        var styles = cc.vocab.pipe_styles || {};
+        return styles[status] || styles.no_sensor || {};
+    }
 
     function pipeState(p, hideout) {
         var live = (hideout && hideout.pipes && hideout.pipes[p.id]) || city.pipes[p.id];
@@ -263,26 +218,30 @@
         var hideout = (ctx && ctx.hideout) || {};
         var p = feature.properties || {};
         var st = pipeState(p, hideout).status || "no_sensor";
-        var s = Object.assign({}, PIPE[st] || PIPE.no_sensor);
+        var s = Object.assign({}, pipeStyleOf(st));
         s.className = "cc-pipe cc-pipe-" + st + " cc-pipe-" + (p.kind || "line");
-        var w = rem() / 14;
+        var w = cc.rem() / 14;
         s.weight = s.weight * Math.max(1, w);
         return s;
+    }
+
+    function pipeLabel(status, lg) {
+        return cc.tr((cc.vocab.pipe_label_keys || {})[status] || "pipe.status." + status, lg);
     }
 
     function pipeTooltip(feature, layer) {
         layer.bindTooltip(function () {
             var p = feature.properties || {};
-            var lg = lang();
+            var lg = cc.pageLang();
             var live = pipeState(p, {});
             var name = lg === "en" && p.name_en ? p.name_en : p.name;
             var v = live.p === null || live.p === undefined ? "—" : Number(live.p).toFixed(3) + " MPa";
-            return "<div class=\"cc-tip-name\">" + esc(name) + "</div>" +
-                "<div class=\"cc-tip-sub\">" + esc(tr("pipe.kind." + p.kind, lg)) + " · " +
-                esc(tr("pipe.medium." + p.medium, lg)) + "</div>" +
-                "<div class=\"cc-tip-sub cc-pipe-tip-" + live.status + "\" data-pipe=\"" + esc(p.id) + "\">" +
-                esc(tr("pipe.pressure", lg)) + " <b>" + v + "</b> · " + esc(tr("pipe.nominal", lg)) + " " +
-                p.nominal_pressure_mpa + " MPa · " + esc(tr("pipe.status." + live.status, lg)) + "</div>";
+            return "<div class=\"cc-tip-name\">" + cc.esc(name) + "</div>" +
+                "<div class=\"cc-tip-sub\">" + cc.esc(cc.tr("pipe.kind." + p.kind, lg)) + " · " +
+                cc.esc(cc.tr("pipe.medium." + p.medium, lg)) + "</div>" +
+                "<div class=\"cc-tip-sub cc-pipe-tip-" + live.status + "\" data-pipe=\"" + cc.esc(p.id) + "\">" +
+                cc.esc(cc.tr("pipe.pressure", lg)) + " <b>" + v + "</b> · " + cc.esc(cc.tr("pipe.nominal", lg)) + " " +
+                p.nominal_pressure_mpa + " MPa · " + cc.esc(pipeLabel(live.status, lg)) + "</div>";
         }, {sticky: true, className: "cc-tip", opacity: 1});
     }
 
@@ -294,22 +253,13 @@
                className: "cc-place cc-place-building"};
     }
 
-    var ext = window.dashExtensions = window.dashExtensions || {};
-    ext.cc = Object.assign(ext.cc || {}, {
+    Object.assign(cc.draw, {
         cityPoint: cityPoint, cityCluster: cityCluster, choroplethStyle: choroplethStyle,
         regionTooltip: regionTooltip, regionStatLabel: regionStatLabel, pipeStyle: pipeStyle,
         pipeTooltip: pipeTooltip, placeStyle: placeStyle
     });
-    city.ext = ext.cc;  // cc_map.js merges into the same object whichever file loads first
 
     // ================================================================== clientside callbacks
-    function noUpdate() { return window.dash_clientside.no_update; }
-
-    function trig() {
-        var c = window.dash_clientside.callback_context;
-        return (c && c.triggered ? c.triggered : []).map(function (t) { return t.prop_id; });
-    }
-
     var SCOPE_RE = /^(nation|province:\d{6}|city:\d{6})$/;
 
     function scopeFromSearch(search) {
@@ -333,20 +283,20 @@
         return "nation";
     }
 
-    var cc = {};
+    var fns = {};
 
     /* the bounds the page opened on (nation or a bookmarked scope), refitted while the layout settles */
-    cc.initialView = function (bounds) {
+    fns.initialView = function (bounds) {
         city.initialBounds = bounds;
         if (city.map && bounds) { city.map.fitBounds(bounds, {padding: [6, 6], animate: false}); }
-        return noUpdate();
+        return cc.noUpdate();
     };
 
     /* region figures (server) → the map's choropleth: a global the drawing functions read, and new hideouts */
-    cc.applyFigures = function (figs, lg, scope) {
+    fns.applyFigures = function (figs, lg, scope) {
         figs = figs || {};
         var sig = lg + "|" + scope + "|" + JSON.stringify(figs);
-        if (sig === city.figsSig) { return [noUpdate(), noUpdate()]; }  // redraw only when something changed
+        if (sig === city.figsSig) { return [cc.noUpdate(), cc.noUpdate()]; }  // redraw only when something changed
         city.figsSig = sig;
         var code = scope && scope !== "nation" ? scope.split(":")[1] : null;
         city.regionStats = figs.regions || {};
@@ -358,9 +308,9 @@
     };
 
     /* url.search ⇄ scope, and the back button. One callback, so the two directions form no callback cycle. */
-    cc.drillRoute = function (search, scope, backClicks) {
-        var NO = noUpdate();
-        var ids = trig();
+    fns.drillRoute = function (search, scope, backClicks) {
+        var NO = cc.noUpdate();
+        var ids = cc.triggeredIds();
         scope = scope || "nation";
         var outScope = NO, outSearch = NO;
         if (ids.some(function (p) { return p.indexOf("crumb-back") === 0; }) && backClicks) {
@@ -383,7 +333,7 @@
     };
 
     /* toggles → which layers are drawn: stations by a class on <html>, city-only rows dimmed outside a city */
-    cc.layerState = function (toggles, scope) {
+    fns.layerState = function (toggles, scope) {
         toggles = toggles || [];
         var level = (scope || "nation").split(":")[0];
         document.documentElement.classList.toggle("cc-hide-stations", toggles.indexOf("stations") < 0);
@@ -396,10 +346,9 @@
     /* a click on a feature of a registered layer (ids {"type": "cc-layer", "key": k}) opens the feature panel as
        kinds[k] (layer-kinds store; "place" = the feature's park / building kind); ✕, a scope change or an opened
        station closes it (and a feature closes an open station) */
-    cc.chooseFeature = function (clicks, closeClicks, scope, stationOpen, current, kinds) {
-        var NO = noUpdate();
-        var c = window.dash_clientside.callback_context;
-        var t = (c.triggered || [])[0];
+    fns.chooseFeature = function (clicks, closeClicks, scope, stationOpen, current, kinds) {
+        var NO = cc.noUpdate();
+        var t = cc.triggered()[0];
         if (!t) { return [NO, NO]; }
         var pid = t.prop_id;
         function open(kind, id) {
@@ -419,8 +368,8 @@
     };
 
     /* pipe_states deltas (Socket.IO) → pipelines hideout: lines restyle in place, tooltips read the new values */
-    cc.applyPipes = function (evt, hideout, scope) {
-        var NO = noUpdate();
+    fns.applyPipes = function (evt, hideout, scope) {
+        var NO = cc.noUpdate();
         if (!evt || evt.scope !== scope) { return NO; }
         hideout = hideout || {};
         var pipes = Object.assign({}, hideout.pipes || {}, evt.pipes || {});
@@ -429,16 +378,15 @@
     };
 
     /* a search hit: change scope when needed, then fly to the hit (after the scope's own flight) */
-    cc.pickHit = function (clicks, nSubmit, hits, scope) {
-        var NO = noUpdate();
-        var c = window.dash_clientside.callback_context;
-        var t = (c.triggered || [])[0];
+    fns.pickHit = function (clicks, nSubmit, hits, scope) {
+        var NO = cc.noUpdate();
+        var t = cc.triggered()[0];
         if (!t || !t.value || !hits || !hits.length) { return [NO, NO, NO, NO, NO]; }
         var h;
         if (t.prop_id.indexOf("search-input.") === 0) {
             h = hits[0];
         } else {
-            h = hits[JSON.parse(t.prop_id.slice(0, t.prop_id.lastIndexOf("."))).i];
+            h = hits[cc.idOf(t.prop_id).i];
         }
         if (!h) { return [NO, NO, NO, NO, NO]; }
         var target;
@@ -461,7 +409,7 @@
     };
 
     /* the map's viewport was set (the scope's flight): a pending search hit now takes over */
-    cc.flyPending = function (viewport, scope) {
+    fns.flyPending = function (viewport, scope) {
         var f = city.pendingFly;
         if (f && f.scope === scope) {
             city.pendingFly = null;
@@ -470,8 +418,8 @@
             };
             window.requestAnimationFrame(function () { window.setTimeout(go, 60); });
         }
-        return noUpdate();
+        return cc.noUpdate();
     };
 
-    window.dash_clientside = Object.assign({}, window.dash_clientside, {ccCity: cc});
+    cc.clientside("ccCity", fns);
 }());

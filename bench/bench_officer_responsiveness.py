@@ -91,8 +91,8 @@ def probe(before_s: float, after_s: float) -> dict:
                 t_end = page.evaluate("performance.now()")
                 out = {"before": window_stats(page, t_start, t_alarm), "after": window_stats(page, t_alarm, t_end),
                        "alarm_on_page_s": None if seen is None else round(seen, 1),
-                       "camera_frames": page.evaluate("(window.ccOps && ccOps.cameraFrames) || 0"),
-                       "beeps": page.evaluate("(window.ccOps && ccOps.beeps) || 0")}
+                       "camera_frames": page.evaluate("(window.cc && window.cc.ops && cc.ops.cameraFrames) || 0"),
+                       "beeps": page.evaluate("(window.cc && window.cc.ops && cc.ops.beeps) || 0")}
                 browser.close()
         finally:
             ops.stop()

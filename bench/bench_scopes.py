@@ -107,7 +107,7 @@ def server_figures(app, scopes: list[tuple[str, str]], station: str, repeat: int
 
 #: every station inside the map's view is drawn (as a marker or counted in a cluster); arg: [[lat, lon], …]
 ALL_IN_VIEW_JS = """(pts) => {
-    const m = window.ccCity && window.ccCity.map;
+    const m = window.cc && window.cc.city && window.cc.city.map;
     if (!m) { return false; }
     const b = m.getBounds();
     let want = 0;
@@ -132,7 +132,7 @@ def browser_first_render(url: str, points: list, runs: int) -> list[float]:
                                    timeout=180_000, polling=50)
         except Exception:
             print("  drawn:", page.evaluate(COUNT_JS), page.evaluate(
-                "() => { const m = window.ccCity.map; return [m.getBounds().toBBoxString(), m.getZoom()]; }"))
+                "() => { const m = window.cc.city.map; return [m.getBounds().toBBoxString(), m.getZoom()]; }"))
             raise
         out.append(time.perf_counter() - t0)
         drawn = page.evaluate(COUNT_JS)["total"]

@@ -4,7 +4,7 @@ A real web process (``dashboard.web.server.serve``) with a private Redis and a S
 cameras per built station); headless Chromium at 3840×2160 signs in with the wall token.
 
 1. Load: ``--loads`` fresh navigations of ``/wall?token=…``; time from the navigation's start
-   (``performance.timeOrigin``) to map ready (the first station marker drawn: ``ccWall.mapReadyAt``). Median and max.
+   (``performance.timeOrigin``) to map ready (the first station marker drawn: ``cc.wall.mapReadyAt``). Median and max.
 2. Soak: for ``--minutes`` the bus gets a poll cycle of every built station each ``--cycle-s`` (default 0.2 s: five
    times the 1 s production cycle, so 12 minutes ≈ one wall hour of readings) with ``--churn`` of the stations
    changing state per cycle, an alarm raised every ``--alarm-s`` (severities II–IV; beyond 150 open the oldest is
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
                 for _ in range(max(1, args.loads)):
                     page.goto(url)
                     page.wait_for_selector('#wall-root[data-map-ready="1"]', timeout=120_000)
-                    loads.append(page.evaluate("ccWall.mapReadyAt - performance.timeOrigin"))
+                    loads.append(page.evaluate("cc.wall.mapReadyAt - performance.timeOrigin"))
                 page.wait_for_selector("#wall-conn.cc-w-conn-live", timeout=60_000)
                 cdp = context.new_cdp_session(page)
                 cdp.send("Performance.enable")
@@ -187,14 +187,14 @@ def main(argv: list[str] | None = None) -> None:
                         samples.append((now - t0, _heap(cdp)))
                         print(f"  t={now - t0:6.0f} s  heap {samples[-1][1]['used_mb']:6.1f} MB  "
                               f"nodes {samples[-1][1]['nodes']:6d}  listeners {samples[-1][1]['listeners']:5d}  "
-                              f"mode {page.evaluate('ccWall.mode')}", flush=True)
+                              f"mode {page.evaluate('cc.wall.mode')}", flush=True)
                         next_sample += args.sample_s
                     time.sleep(max(0.0, args.cycle_s - (time.monotonic() - now)))
                 samples.append((time.monotonic() - t0, _heap(cdp)))
-                stats = page.evaluate("({renders: ccWall.renders, alarms: ccWall.alarmEvents, "
-                                      "emergencies: ccWall.emergencies, open: Object.keys(ccWall.alarms).length, "
-                                      "orders: Object.keys(ccWall.orders).length, alarmTs: Object.keys(ccWall.alarmTs).length})")
-                changes = page.evaluate("ccWall.modeChanges")
+                stats = page.evaluate("({renders: cc.wall.renders, alarms: cc.wall.alarmEvents, "
+                                      "emergencies: cc.wall.emergencies, open: Object.keys(cc.wall.alarms).length, "
+                                      "orders: Object.keys(cc.wall.orders).length, alarmTs: Object.keys(cc.wall.alarmTs).length})")
+                changes = page.evaluate("cc.wall.modeChanges")
                 browser.close()
         finally:
             client.close()

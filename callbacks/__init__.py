@@ -5,8 +5,8 @@ Each module has ``register(app, ctx)``; ``ctx`` is the web process's service obj
 here imports :mod:`dashboard`.
 
 Live data never takes a server round trip: Socket.IO events arrive as ``data-<event>`` props of the
-``DashSocketIO`` component and clientside functions (``assets/cc_clientside.js``, namespace ``cc``) patch the map's
-``hideout`` and the widgets. Server callbacks only join rooms and return snapshots (on load, scope change,
+``DashSocketIO`` component and clientside functions (``assets/cc_officer.js``, ``cc_site.js`` on the browser core
+``assets/cc.js``; namespace ``cc``) patch the map's ``hideout`` and the widgets. Server callbacks only join rooms and return snapshots (on load, scope change,
 reconnect — the socket id changes — and when the site panel opens).
 """
 from __future__ import annotations

@@ -9,8 +9,8 @@
   figures strip of the scope over the map.
 * ``initialView`` (clientside): the page refits the scope it opened on while its panels settle (the map gets
   smaller after it is made), so a national view shows the whole country, a bookmarked city the whole city.
-* ``applyFigures`` (clientside): the figures become the map's (``window.ccCity.regionStats``, read by
-  ``dashExtensions.cc.choroplethStyle`` / ``regionStatLabel`` / ``regionTooltip``) and a new ``hideout`` of the
+* ``applyFigures`` (clientside): the figures become the map's (``window.cc.city.regionStats``, read by
+  ``cc.draw.choroplethStyle`` / ``regionStatLabel`` / ``regionTooltip``) and a new ``hideout`` of the
   boundaries and labels makes them redraw. (The boundaries load by URL; a ``hideout`` that arrives while they are
   still loading is not applied by dash-leaflet, so the figures are not carried in the ``hideout`` itself — the
   drawing functions read them when the features are drawn, whichever comes first.)

@@ -15,9 +15,9 @@
   changes recorded by ``applyStates``).
 
 The KPI tiles, state mix, ranking, attention list and event log are drawn by the clientside functions straight into
-the DOM (``drawKpis`` / ``drawList`` in ``assets/cc_clientside.js``), not returned to Dash: every Dash output is a
-store update that visits every component of the page, and at several live events a second those updates, not the
-network, made the page fall behind (``bench/bench_alarm_latency.py``).
+the DOM (``drawKpis`` in ``assets/cc_officer.js``, ``cc.drawList`` of ``assets/cc.js``), not returned to Dash: every
+Dash output is a store update that visits every component of the page, and at several live events a second those
+updates, not the network, made the page fall behind (``bench/bench_alarm_latency.py``).
 """
 from __future__ import annotations
 

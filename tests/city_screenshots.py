@@ -98,7 +98,7 @@ def shoot(out_dir: Path, n_stations: int, n_enterprises: int) -> list[Path]:
                     page.locator("#lc-row-heat").click()
                     _settle(page, 3)
                     files.append(_shot(page, out_dir, "city", w, h))
-                    page.evaluate("() => window.ccCity.map.setView([31.1335, 121.3245], 16)")
+                    page.evaluate("() => window.cc.city.map.setView([31.1335, 121.3245], 16)")
                     _settle(page, 3)
                     pin = page.evaluate("""() => {
                         for (const el of document.querySelectorAll('.cc-cpin[data-status="online"]')) {

@@ -82,7 +82,7 @@ def engine_of(stack):
 # ---------------------------------------------------------------------------------------------- map helpers (JS)
 #: a point (page pixels) inside the drawn region ``adcode`` that is not covered by a marker, or null
 REGION_POINT_JS = """(adcode) => {
-    const map = window.ccCity && window.ccCity.map;
+    const map = window.cc && window.cc.city && window.cc.city.map;
     if (!map) { return null; }
     let layer = null;
     map.eachLayer(l => { if (l.feature && l.feature.properties && l.feature.properties.adcode === adcode && l._path
@@ -118,7 +118,7 @@ LABEL_FIGURES_JS = """() => {
     return out;
 }"""
 
-MAP_VIEW_JS = """() => { const m = window.ccCity.map; const c = m.getCenter();
+MAP_VIEW_JS = """() => { const m = window.cc.city.map; const c = m.getCenter();
                          return {lat: c.lat, lon: c.lng, zoom: m.getZoom()}; }"""
 
 

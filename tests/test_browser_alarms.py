@@ -85,7 +85,7 @@ def test_alarm_click_dispatch_and_the_field_page_follows(cc_browser, ops, db):
     station = _built(ops)[2]
     sid = station.station_id
     officer = _officer(cc_browser, ops)
-    beeps_before = officer.evaluate("ccOps.beeps")
+    beeps_before = officer.evaluate("cc.ops.beeps")
 
     # 1. an alarm appears on the open map (the fault is injected into the simulator, nothing else)
     ops.live.inject(sid, "fire")
@@ -93,7 +93,7 @@ def test_alarm_click_dispatch_and_the_field_page_follows(cc_browser, ops, db):
     expect(row).to_be_visible(timeout=UI_TIMEOUT_MS)
     expect(row).to_have_class(re.compile(r"cc-al-sev1.*cc-al-blink|cc-al-blink.*cc-al-sev1"))
     expect(officer.locator(f'.cc-st[data-sid="{sid}"], .cc-cl-alarm').first).to_be_visible()
-    assert officer.evaluate("ccOps.beeps") > beeps_before  # severity I: the beep was sounded
+    assert officer.evaluate("cc.ops.beeps") > beeps_before  # severity I: the beep was sounded
     alarm = wait_for(lambda: next((a for a in alarm_store.list_alarms(db, station_id=sid)
                                    if a["rule"] == "fire_alarm"), None), 10, "fire alarm in SQL")
 
@@ -185,8 +185,8 @@ def test_camera_opens_by_itself_on_fire_and_on_remote_operation(cc_browser, ops)
     # live frames arrive (decoded pixels, and the picture keeps being refreshed)
     officer.wait_for_function("() => { const i = document.querySelector('#cam-panel img'); "
                               "return i && i.naturalWidth > 0; }", timeout=UI_TIMEOUT_MS)
-    frames = officer.evaluate("ccOps.cameraFrames || 0")
-    officer.wait_for_function(f"() => (ccOps.cameraFrames || 0) > {frames + 2}", timeout=UI_TIMEOUT_MS)
+    frames = officer.evaluate("cc.ops.cameraFrames || 0")
+    officer.wait_for_function(f"() => (cc.ops.cameraFrames || 0) > {frames + 2}", timeout=UI_TIMEOUT_MS)
     tap(officer.locator("#cam-close"))
     expect(panel).to_have_class(re.compile(r"cc-cam-hidden"), timeout=UI_TIMEOUT_MS)
     ops.live.inject(sid, "fire", False)
@@ -231,11 +231,11 @@ def test_leader_reads_but_sees_no_action_buttons_and_mute(cc_browser, ops):
     tap(leader.locator("#alarm-dialog-x"))
     tap(leader.locator("#alarm-mute"))
     expect(leader.locator("#alarm-mute")).to_have_class(re.compile(r"cc-mute-on"), timeout=UI_TIMEOUT_MS)
-    audible = leader.evaluate("ccOps.beepsAudible")
-    beeps = leader.evaluate("ccOps.beeps")
+    audible = leader.evaluate("cc.ops.beepsAudible")
+    beeps = leader.evaluate("cc.ops.beeps")
     ops.live.inject(_built(ops)[1].station_id, "flood")
-    leader.wait_for_function(f"() => ccOps.beeps > {beeps}", timeout=UI_TIMEOUT_MS)
-    assert leader.evaluate("ccOps.beepsAudible") == audible
+    leader.wait_for_function(f"() => cc.ops.beeps > {beeps}", timeout=UI_TIMEOUT_MS)
+    assert leader.evaluate("cc.ops.beepsAudible") == audible
     ops.live.inject(station.station_id, "intrusion", False)
     ops.live.inject(_built(ops)[1].station_id, "flood", False)
     leader.context.close()

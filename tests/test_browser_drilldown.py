@@ -60,7 +60,7 @@ def expected_figures(stack, level: str, province: str | None = None) -> dict[str
 def _open(page, stack, path: str = "/"):
     page.goto(stack.url + path)
     expect(page.locator("#conn")).to_have_class(re.compile(r"cc-conn-(live|stale)"), timeout=TIMEOUT)
-    page.wait_for_function("() => window.ccCity && window.ccCity.map", timeout=TIMEOUT)
+    page.wait_for_function("() => window.cc && window.cc.city && window.cc.city.map", timeout=TIMEOUT)
 
 
 def _label_figures(page, want: dict) -> dict:

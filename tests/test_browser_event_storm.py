@@ -119,7 +119,7 @@ def test_station_alarm_and_order_open_in_full_while_other_stations_alarms_stream
     with Storm(ops.stack.redis_url, storm_msg) as storm:
         # the page is receiving the storm before anything is opened
         officer.wait_for_function(
-            "n => (window.ccOps.received || []).filter(r => r.id === n).length >= 10",
+            "n => (window.cc.ops.received || []).filter(r => r.id === n).length >= 10",
             arg=storm_msg["alarm"]["id"], timeout=UI_TIMEOUT_MS)
 
         # the station: its remote-control rows and its record (alarm history lists this alarm)

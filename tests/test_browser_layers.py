@@ -52,7 +52,7 @@ def _count(stack, stmt) -> int:
 def _open_city(page, stack, city: str = CITY):
     page.goto(f"{stack.url}/?scope=city:{city}")
     expect(page.locator("#conn")).to_have_class(re.compile(r"cc-conn-(live|stale)"), timeout=TIMEOUT)
-    page.wait_for_function("() => window.ccCity && window.ccCity.map", timeout=TIMEOUT)
+    page.wait_for_function("() => window.cc && window.cc.city && window.cc.city.map", timeout=TIMEOUT)
 
 
 def _toggle(page, key: str):
@@ -121,7 +121,7 @@ def test_each_layer_toggles_on_and_off(web_stack, cc_page):
 def test_heat_map_at_the_national_view(web_stack, cc_page):
     page = cc_page
     page.goto(web_stack.url)
-    page.wait_for_function("() => window.ccCity && window.ccCity.map", timeout=TIMEOUT)
+    page.wait_for_function("() => window.cc && window.cc.city && window.cc.city.map", timeout=TIMEOUT)
     _toggle(page, "heat")
     page.wait_for_function(
         """() => { const i = document.querySelector('.leaflet-cc-heat-pane img');
@@ -175,13 +175,13 @@ def test_shop_and_park_cards(web_stack, cc_page):
     _open_city(page, web_stack)
     page.wait_for_function(f"() => ({SHOPS_DRAWN_JS})() > 0", timeout=TIMEOUT)
     # zoom onto the shop until it is drawn as a single point, then click it
-    page.evaluate(f"() => window.ccCity.map.setView([{shop_lat}, {shop_lon}], 18, {{animate: false}})")
+    page.evaluate(f"() => window.cc.city.map.setView([{shop_lat}, {shop_lon}], 18, {{animate: false}})")
     found = page.wait_for_function(
-        f"""() => {{ let hit = null; window.ccCity.map.eachLayer(l => {{
+        f"""() => {{ let hit = null; window.cc.city.map.eachLayer(l => {{
                     if (l.feature && l.feature.properties && l.feature.properties.id === {shop_id!r} && l._path)
                         hit = l; }});
-                    if (!hit) return null; const p = window.ccCity.map.latLngToContainerPoint(hit.getLatLng());
-                    const r = window.ccCity.map.getContainer().getBoundingClientRect();
+                    if (!hit) return null; const p = window.cc.city.map.latLngToContainerPoint(hit.getLatLng());
+                    const r = window.cc.city.map.getContainer().getBoundingClientRect();
                     return {{x: r.left + p.x, y: r.top + p.y}}; }}""", timeout=TIMEOUT).json_value()
     page.mouse.click(found["x"], found["y"])
     expect(page.locator("#feature-title")).to_have_text(shop_name, timeout=TIMEOUT)
@@ -191,12 +191,12 @@ def test_shop_and_park_cards(web_stack, cc_page):
 
     # a park of the heat layer: its figures
     page.locator("#lc-row-heat").click()
-    page.evaluate(f"() => window.ccCity.map.setView([{park_lat}, {park_lon}], 15, {{animate: false}})")
+    page.evaluate(f"() => window.cc.city.map.setView([{park_lat}, {park_lon}], 15, {{animate: false}})")
     page.wait_for_function("() => document.querySelectorAll('path.cc-place-park').length > 0", timeout=TIMEOUT)
     pt = page.evaluate(
-        f"""() => {{ let hit = null; window.ccCity.map.eachLayer(l => {{
+        f"""() => {{ let hit = null; window.cc.city.map.eachLayer(l => {{
                     if (l.feature && l.feature.properties && l.feature.properties.id === {park_id!r}) hit = l; }});
-                    const m = window.ccCity.map, r = m.getContainer().getBoundingClientRect();
+                    const m = window.cc.city.map, r = m.getContainer().getBoundingClientRect();
                     const b = hit.getBounds(), sw = m.latLngToContainerPoint(b.getSouthWest()),
                           ne = m.latLngToContainerPoint(b.getNorthEast());
                     for (let i = 1; i < 10; i++) for (let j = 1; j < 10; j++) {{
@@ -234,7 +234,7 @@ def test_pressure_drop_turns_the_pipe_red_live(web_stack, cc_page):
     _open_city(page, web_stack)
     page.wait_for_function("() => document.querySelectorAll('path.cc-pipe').length > 0", timeout=TIMEOUT)
     page.evaluate("window.__noReload = 1")
-    seg = f"""() => {{ let hit = null; window.ccCity.map.eachLayer(l => {{
+    seg = f"""() => {{ let hit = null; window.cc.city.map.eachLayer(l => {{
                 if (l.feature && l.feature.properties && l.feature.properties.id === {pid!r} && l._path) hit = l; }});
                 return hit ? hit._path.getAttribute('class') : ''; }}"""
     page.wait_for_function(f"() => ({seg})().includes('cc-pipe-ok')", timeout=TIMEOUT)
@@ -256,7 +256,7 @@ def test_import_dialog_reports_the_bad_row_and_writes_nothing(web_stack, cc_page
     csv = tmp_path / "shops_ui.csv"
     csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
     page.goto(web_stack.url)
-    page.wait_for_function("() => window.ccCity && window.ccCity.map", timeout=TIMEOUT)
+    page.wait_for_function("() => window.cc && window.cc.city && window.cc.city.map", timeout=TIMEOUT)
     page.locator("#import-open").click()
     dialog = page.locator("#import-dialog")
     expect(dialog).not_to_have_class(re.compile(r"cc-imp-hidden"))

@@ -60,7 +60,7 @@ def test_officer_page_handles_input_after_a_fire_alarm_and_never_freezes(cc_brow
     expect(fire).to_be_visible(timeout=UI_TIMEOUT_MS)
     row = page.locator(f'.cc-al-row[data-alarm-id="{fire.first.get_attribute("data-alarm-id")}"]')
     expect(page.locator("#cam-panel")).not_to_have_class(re.compile(r"cc-cam-hidden"), timeout=UI_TIMEOUT_MS)
-    page.wait_for_function("() => (window.ccOps && ccOps.cameraFrames || 0) > 2", timeout=UI_TIMEOUT_MS)
+    page.wait_for_function("() => (window.cc && window.cc.ops && cc.ops.cameraFrames || 0) > 2", timeout=UI_TIMEOUT_MS)
 
     # input is handled while the alarm blinks, beeps and the camera refreshes: a real click (Playwright's
     # actionability checks included) on the language switch takes effect
@@ -71,8 +71,8 @@ def test_officer_page_handles_input_after_a_fire_alarm_and_never_freezes(cc_brow
     # and back, with the live feed and the camera still running
     page.locator("#lang-toggle").click(timeout=UI_TIMEOUT_MS)
     expect(title).to_have_text("智慧空压站运营指挥中心", timeout=UI_TIMEOUT_MS)
-    frames = page.evaluate("ccOps.cameraFrames || 0")
-    page.wait_for_function(f"() => (ccOps.cameraFrames || 0) > {frames + 2}", timeout=UI_TIMEOUT_MS)
+    frames = page.evaluate("cc.ops.cameraFrames || 0")
+    page.wait_for_function(f"() => (cc.ops.cameraFrames || 0) > {frames + 2}", timeout=UI_TIMEOUT_MS)
     # the KPI tiles still follow the live feed (kpis events, drawn outside Dash's callbacks)
     expect(page.locator("#kpi-stations_alarm")).not_to_have_text(re.compile(r"^(0|—)?$"), timeout=UI_TIMEOUT_MS)
 

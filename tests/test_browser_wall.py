@@ -17,7 +17,7 @@ import pytest
 import socketio
 from playwright.sync_api import expect
 
-from dashboard.auth.core import read_audit
+from datasources.sql.audit import read_audit
 from datasources.sql import alarm_store
 from datasources.sql.db import make_engine
 from tests.browser_support import cc_browser, new_page  # noqa: F401  (pytest fixture)
@@ -245,9 +245,9 @@ def test_severity_one_alarm_switches_to_emergency_and_back(cc_browser, ops, db):
 def test_resync_after_reconnect(cc_browser, ops):
     """A web-process restart: the socket reconnects by itself and the wall resynchronises (a fresh snapshot)."""
     page = _wall(cc_browser, ops, width=1920, height=1080)
-    before = page.evaluate("ccWall.snapshots")
+    before = page.evaluate("cc.wall.snapshots")
     ops.stack.start_web()  # stops and restarts the web process on the same port
     expect(page.locator("#wall-conn")).to_have_class(re.compile(r"cc-w-conn-live"), timeout=UI_TIMEOUT_MS)
-    page.wait_for_function(f"ccWall.snapshots > {before} && ccWall.connected", timeout=UI_TIMEOUT_MS)
+    page.wait_for_function(f"cc.wall.snapshots > {before} && cc.wall.connected", timeout=UI_TIMEOUT_MS)
     expect(page.locator("#wall-k-online")).not_to_have_text("—")
     page.context.close()

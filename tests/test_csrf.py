@@ -159,7 +159,7 @@ def test_a_page_on_another_port_cannot_acknowledge_as_the_signed_in_officer(cc_b
         # and the officer's session still acts from the officer's own page (token from the cookie)
         resp = page.evaluate("""async (id) => {
             const r = await fetch(`/api/alarms/${id}/acknowledge`, {method: "POST", credentials: "same-origin",
-                headers: window.ccCsrfHeaders({"Content-Type": "application/json"}), body: JSON.stringify({comment: "ok"})});
+                headers: window.cc.csrfHeaders({"Content-Type": "application/json"}), body: JSON.stringify({comment: "ok"})});
             return r.status; }""", alarm_id)
         assert resp == 200
         assert _state(engine, alarm_id) == "acknowledged"

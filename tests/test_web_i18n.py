@@ -53,7 +53,7 @@ def test_literal_keys_used_in_code_exist():
                                 "dashboard/live/sockets.py", "layers/stations.py", "layers/regions.py", "layers/devices.py",
                                 "layers/live.py")]
     files += [ROOT / f"callbacks/{m}.py" for m in ("chrome", "live", "map", "site")]
-    files += [ROOT / "assets/cc_map.js", ROOT / "assets/cc_clientside.js"]
+    files += [ROOT / "assets/cc_map.js", ROOT / "assets/cc_officer.js", ROOT / "assets/cc_site.js"]
     used = {m.group(1) for f in files for m in pattern.finditer(f.read_text())}
     assert len(used) > 30
     missing = sorted(k for k in used if not has(k))

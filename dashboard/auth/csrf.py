@@ -5,7 +5,7 @@ Every ``POST``/``PUT``/``PATCH``/``DELETE`` handled by a Flask view must carry t
 the form field ``csrf_token`` (server-rendered forms: ``{{ csrf_token() }}`` in Jinja) or as the ``X-CSRFToken``
 header. The token is also sent to the browser as the cookie :data:`COOKIE` (readable by the page's scripts, SameSite
 Strict): Dash's renderer reads exactly that cookie and sends it as ``X-CSRFToken`` on every callback request, and the
-project's own ``fetch`` calls do the same (``ccCsrfHeaders()`` in ``assets/cc_csrf.js``). A page on another site can
+project's own ``fetch`` calls do the same (``cc.csrfHeaders()`` in ``assets/cc.js``). A page on another site can
 neither read the cookie nor set the header, so it cannot acknowledge alarms, dispatch or import as the signed-in
 officer.
 

@@ -9,7 +9,8 @@ While an order is accepted the page reports the engineer's position every 30 s (
 
 Every action goes through :class:`dashboard.web.operations.OpsService` (authorised: field engineers only, and only on
 their own orders; audited). Other roles get a notice instead of the lists. Assets: ``assets/cc_field.css`` and
-``assets/cc_field.js`` only (``assets_ignore``); their rules are scoped under ``.cc-fieldapp``.
+``assets/cc_field.js`` and the browser core ``assets/cc.js`` only (``assets_ignore``); their rules are scoped under
+``.cc-fieldapp``.
 """
 from __future__ import annotations
 
@@ -136,7 +137,7 @@ def init_field_app(server, ctx) -> dash.Dash:
     """Mount the field page on ``server`` at ``/field/`` (callbacks use ``ctx.ops``)."""
     app = dash.Dash(
         "field", server=server, url_base_pathname="/field/", assets_folder=str(ASSETS_DIR),
-        assets_ignore=r"^(?!cc_field)", title=t("field.title"), update_title=None, serve_locally=True,
+        assets_ignore=r"^(?!cc_field|cc\.js$)", title=t("field.title"), update_title=None, serve_locally=True,
         external_scripts=["/i18n/catalog.js"], suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1, maximum-scale=1"},
                    {"name": "theme-color", "content": "#040a13"}],

@@ -239,7 +239,7 @@ def _right(T: _Texts) -> html.Aside:
             html.Div(className="cc-card-head", children=[
                 T("app.attention", tag=html.H2),
                 html.Span("0", id="attn-count", className="cc-card-tag cc-tag-alarm")]),
-            # drawn by cc.attention (assets/cc_clientside.js); a click on a row sets "attn-pick"
+            # drawn by cc.attention (assets/cc_officer.js); a click on a row sets "attn-pick"
             html.Div(id="attn-list", className="cc-attn-list"), dcc.Store(id="attn-pick"),
         ]),
         html.Section(className="cc-card cc-events", children=[

@@ -71,6 +71,7 @@ from layers import regions as regions_layer
 from layers import stations as stations_layer
 from layers.base import NATION
 from layers.display import point_to_display, to_display
+from layers.draw import DRAW
 
 log = logging.getLogger(__name__)
 
@@ -311,15 +312,15 @@ def _map(ctx, lang: str) -> html.Section:
     bounds = regions_layer.CHINA_BOUNDS
     layers = [
         dl.GeoJSON(id="wall-regions", url=regions_layer.url(NATION),
-                   style={"variable": "dashExtensions.cc.regionStyle"},
+                   style=DRAW("regionStyle"),
                    hideout={"lang": lang, "selected": None}, interactive=False),
         dl.GeoJSON(id="wall-region-labels", url=regions_layer.labels_url(NATION),
-                   pointToLayer={"variable": "dashExtensions.cc.regionLabel"}, hideout={"lang": lang},
+                   pointToLayer=DRAW("regionLabel"), hideout={"lang": lang},
                    interactive=False),
         dl.GeoJSON(id="wall-stations", data=geojson, cluster=True, zoomToBoundsOnClick=False,
                    superClusterOptions={"radius": 40, "maxZoom": 8},
-                   pointToLayer={"variable": "dashExtensions.cc.stationPoint"},
-                   clusterToLayer={"variable": "dashExtensions.cc.stationCluster"},
+                   pointToLayer=DRAW("stationPoint"),
+                   clusterToLayer=DRAW("stationCluster"),
                    hideout={"states": states, "lang": lang, "selected": None}),
     ]
     return html.Section(id="wall-mapbox", className="cc-w-mapbox", children=[

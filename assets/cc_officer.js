@@ -1,5 +1,7 @@
 /*
- * Clientside callbacks of the command center (namespace "cc"; wired in callbacks/*.py with ClientsideFunction).
+ * The officer page (dashboard/pages/layout.py): chrome, live map states, KPIs, ranking, attention list, event log,
+ * scope and station choice. Clientside callbacks in namespace "cc" (wired in callbacks/chrome.py, live.py, map.py,
+ * site.py with ClientsideFunction); the site panel's values are in cc_site.js (same namespace).
  *
  * Live data arrives as props of the DashSocketIO component ("data-station_states", "data-kpis",
  * "data-station_values") and is applied here without a server round trip:
@@ -8,85 +10,49 @@
  * Snapshots (scope-snapshot, station-snapshot stores, returned by the server when a room is joined) go through
  * the same functions, ordered by timestamps so an older snapshot never overwrites a newer delta.
  *
- * All words come from window.ccI18n (served from /i18n/catalog.js, built from the Python i18n catalog).
+ * Helpers (words, numbers, DOM, callbacks) are the core's (assets/cc.js); state is cc.live.
  */
 (function () {
     "use strict";
-    var STATES = ["running", "idle", "alarm", "offline", "not_built"];
-    var live = window.ccLive = window.ccLive || {};
-    // asset files load in name order and another one may create window.ccLive first: fill in what is missing here
-    var LIVE_DEFAULTS = {stateTs: {}, kpis: null, kpisTs: -1, station: null, events: [], names: {}};
-    Object.keys(LIVE_DEFAULTS).forEach(function (k) { if (!(k in live)) { live[k] = LIVE_DEFAULTS[k]; } });
-
-    function tr(key, lang) {
-        var c = window.ccI18n && window.ccI18n.catalog;
-        if (!c) { return key; }
-        var t = (c[lang] || {})[key];
-        if (t === undefined || t === null) { t = (c.zh || {})[key]; }
-        return t === undefined || t === null ? key : t;
-    }
-
-    function triggeredIds() {
-        var ctx = window.dash_clientside.callback_context;
-        return (ctx && ctx.triggered ? ctx.triggered : []).map(function (t) { return t.prop_id; });
-    }
-
-    function triggered(prefix) {
-        return triggeredIds().some(function (p) { return p.indexOf(prefix) === 0; });
-    }
-
-    function locale(lang) { return lang === "en" ? "en-US" : "zh-CN"; }
-
-    function num(v, dp, lang) {
-        if (v === null || v === undefined || v === "" || isNaN(v)) { return "—"; }
-        return Number(v).toLocaleString(locale(lang), {minimumFractionDigits: dp, maximumFractionDigits: dp});
-    }
-
-    function pad(n) { return (n < 10 ? "0" : "") + n; }
-
-    function hms(ms) {
-        if (!ms) { return "—"; }
-        var d = new Date(ms);
-        return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
-    }
-
-    var cc = {};
+    var cc = window.cc, live = cc.live;
+    // the state mix's order (legend / mix bar; the layout made one tile per state in it): cc.vocab
+    function stateOrder() { return cc.vocab.station_legend_order || []; }
+    var fns = {};
     var NO;  // set at call time: the renderer may define dash_clientside after this file is loaded
-    function noUpdate() { return window.dash_clientside.no_update; }
 
     // ------------------------------------------------------------------ chrome
-    cc.chooseLang = function (search, nClicks, current) {
-        NO = noUpdate();
+    fns.chooseLang = function (search, nClicks, current) {
+        NO = cc.noUpdate();
         var lang = current || "zh";
-        if (triggered("lang-toggle")) {
+        if (cc.fired("lang-toggle")) {
             lang = lang === "en" ? "zh" : "en";
         } else {
             var m = /[?&]lang=(en|zh)/i.exec(search || "");
             if (m) { lang = m[1].toLowerCase(); }
         }
         document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
-        document.title = tr("app.title", lang);
+        document.title = cc.tr("app.title", lang);
         return lang === current ? NO : lang;
     };
 
-    cc.applyLang = function (lang, ids) {
-        var texts = (ids || []).map(function (id) { return tr(id.key, lang); });
+    fns.applyLang = function (lang, ids) {
+        var texts = (ids || []).map(function (id) { return cc.tr(id.key, lang); });
         document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
-        document.title = tr("app.title", lang);
-        return [texts, tr("app.lang_switch", lang), tr("app.lang_switch_title", lang), tr("app.nation", lang),
-                tr("panel.close", lang)];
+        document.title = cc.tr("app.title", lang);
+        return [texts, cc.tr("app.lang_switch", lang), cc.tr("app.lang_switch_title", lang), cc.tr("app.nation", lang),
+                cc.tr("panel.close", lang)];
     };
 
-    cc.clock = function (n, lang) {
+    fns.clock = function (n, lang) {
         var d = new Date();
-        var time = pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
-        var wd = tr("clock.weekdays", lang).split(",")[d.getDay()];
+        var time = cc.hms(d.getTime());
+        var wd = cc.tr("clock.weekdays", lang).split(",")[d.getDay()];
         var date;
         if (lang === "en") {
-            date = wd + " " + d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate());
+            date = wd + " " + d.getFullYear() + "-" + cc.pad(d.getMonth() + 1) + "-" + cc.pad(d.getDate());
         } else {
-            date = d.getFullYear() + "年" + pad(d.getMonth() + 1) + "月" + pad(d.getDate()) + "日 " +
-                tr("clock.weekday_prefix", lang) + wd;
+            date = d.getFullYear() + "年" + cc.pad(d.getMonth() + 1) + "月" + cc.pad(d.getDate()) + "日 " +
+                cc.tr("clock.weekday_prefix", lang) + wd;
         }
         return [time, date];
     };
@@ -103,7 +69,7 @@
         return Math.round(s / 3600) + " h";
     }
 
-    cc.feedState = function (connected, feed, nowMs) {
+    fns.feedState = function (connected, feed, nowMs) {
         if (!connected) { return {state: "down"}; }
         if (feed && feed !== feedSeen.obj) { feedSeen.obj = feed; feedSeen.at = nowMs; }
         if (!feed) { return {state: "live"}; }  // until the first heartbeat (sent on join)
@@ -117,38 +83,38 @@
         return {state: "live"};
     };
 
-    cc.connection = function (connected, feed, tick, lang) {
-        var f = cc.feedState(connected, feed, Date.now());
+    fns.connection = function (connected, feed, tick, lang) {
+        var f = fns.feedState(connected, feed, Date.now());
         var out;
         if (f.state === "down") {
-            out = ["cc-conn cc-conn-down", tr("conn.reconnecting", lang), tr("conn.title_reconnecting", lang)];
+            out = ["cc-conn cc-conn-down", cc.tr("conn.reconnecting", lang), cc.tr("conn.title_reconnecting", lang)];
         } else if (f.state === "stale") {
-            var age = fmtAge(f.age);
-            out = ["cc-conn cc-conn-stale", tr("conn.stale", lang) + " " + age,
-                   tr(STALE_TITLES[f.why], lang).replace("{age}", age)];
+            var ageText = fmtAge(f.age);
+            out = ["cc-conn cc-conn-stale", cc.tr("conn.stale", lang) + " " + ageText,
+                   cc.tr(STALE_TITLES[f.why], lang, {age: ageText})];
         } else {
-            out = ["cc-conn cc-conn-live", tr("conn.live", lang), tr("conn.title_live", lang)];
+            out = ["cc-conn cc-conn-live", cc.tr("conn.live", lang), cc.tr("conn.title_live", lang)];
         }
         var key = out.join("|");
-        if (key === feedSeen.out) { return [noUpdate(), noUpdate(), noUpdate()]; }
+        if (key === feedSeen.out) { return [cc.noUpdate(), cc.noUpdate(), cc.noUpdate()]; }
         feedSeen.out = key;
         return out;
     };
 
-    cc.clusterOptions = function () {
+    fns.clusterOptions = function () {
         var fs = parseFloat(window.getComputedStyle(document.documentElement).fontSize) || 14;
         return {radius: Math.round(fs * 3), extent: 256, maxZoom: 11};
     };
 
     // ------------------------------------------------------------------ map states
-    cc.applyStates = function (snapshot, delta, openStation, lang, hideout, scope) {
-        NO = noUpdate();
+    fns.applyStates = function (snapshot, delta, openStation, lang, hideout, scope) {
+        NO = cc.noUpdate();
         hideout = hideout || {};
         var states = hideout.states || {};
         var changed = false;
         var next = null;
         scope = scope || "nation";
-        if (triggered("scope-snapshot") && snapshot && snapshot.scope === scope) {
+        if (cc.fired("scope-snapshot") && snapshot && snapshot.scope === scope) {
             if (live.eventsScope !== scope) { live.events = []; live.eventsScope = scope; }
             next = {};
             var snapTs = snapshot.ts_ms || 0;
@@ -158,7 +124,7 @@
             });
             changed = true;
         }
-        if (triggered("socket.data-station_states") && delta && delta.scope === scope) {
+        if (cc.fired("socket.data-station_states") && delta && delta.scope === scope) {
             if (delta.full) {
                 next = Object.assign({}, delta.states);
             } else {
@@ -186,30 +152,30 @@
         var blank = "—";
         if (!k) {
             var none = [blank, blank, blank, blank, blank, blank, blank, blank, blank, "cc-kpi cc-kpi-stations_alarm"];
-            STATES.forEach(function () { none.push({width: "0%"}); });
-            STATES.forEach(function () { none.push(blank); });
-            STATES.forEach(function () { none.push(""); });
+            stateOrder().forEach(function () { none.push({width: "0%"}); });
+            stateOrder().forEach(function () { none.push(blank); });
+            stateOrder().forEach(function () { none.push(""); });
             none.push(blank);
             return none;
         }
         var out = [
-            num(k.stations_online, 0, lang), num(k.stations_total, 0, lang),
-            num(k.compressors_loaded, 0, lang), num(k.compressors_total, 0, lang),
-            num(k.flow_m3_min, k.flow_m3_min >= 10000 ? 0 : 1, lang), num(k.power_kw, 0, lang),
-            k.air_to_power_m3_per_kwh === null ? "—" : num(k.air_to_power_m3_per_kwh, 2, lang),
-            num(k.stations_alarm, 0, lang), num(k.stations_offline, 0, lang),
+            cc.num(k.stations_online, 0, lang), cc.num(k.stations_total, 0, lang),
+            cc.num(k.compressors_loaded, 0, lang), cc.num(k.compressors_total, 0, lang),
+            cc.num(k.flow_m3_min, k.flow_m3_min >= 10000 ? 0 : 1, lang), cc.num(k.power_kw, 0, lang),
+            k.air_to_power_m3_per_kwh === null ? "—" : cc.num(k.air_to_power_m3_per_kwh, 2, lang),
+            cc.num(k.stations_alarm, 0, lang), cc.num(k.stations_offline, 0, lang),
             "cc-kpi cc-kpi-stations_alarm" + (k.stations_alarm > 0 ? " cc-kpi-hot" : "")
         ];
         var total = k.stations_total || 0;
         var states = k.states || {};
-        STATES.forEach(function (s) {
+        stateOrder().forEach(function (s) {
             out.push({width: (total ? (100 * (states[s] || 0) / total) : 0).toFixed(2) + "%"});
         });
-        STATES.forEach(function (s) { out.push(num(states[s] || 0, 0, lang)); });
-        STATES.forEach(function (s) {
+        stateOrder().forEach(function (s) { out.push(cc.num(states[s] || 0, 0, lang)); });
+        stateOrder().forEach(function (s) {
             out.push(total ? (100 * (states[s] || 0) / total).toFixed(1) + "%" : "");
         });
-        out.push(k.ts_ms ? hms(k.ts_ms) : "—");
+        out.push(k.ts_ms ? cc.hms(k.ts_ms) : "—");
         return out;
     }
 
@@ -277,7 +243,7 @@
     }
     cc.socketWatch = socketWatch;
 
-    cc.applyKpis = function (snapshot, lang, scope) {
+    fns.applyKpis = function (snapshot, lang, scope) {
         scope = scope || "nation";
         live.kpiScope = scope;
         live.kpiLang = lang || "zh";
@@ -292,25 +258,29 @@
         }
         socketWatch("data-kpis", function (evt) { if (applyKpiEvent(evt)) { drawKpisNow(); } });
         drawKpisNow();
-        return noUpdate();
+        return cc.noUpdate();
     };
 
     // The elements kpiOutputs() fills, in its order (ids made by dashboard/layout.py): written straight into the
     // DOM like the lists below, so a kpis event costs one callback run and no store updates.
     var KPI_KEYS = ["stations_online", "stations_online-total", "compressors_loaded", "compressors_loaded-total",
                     "flow", "power", "ratio", "stations_alarm", "stations_offline"];
-    var KPI_TARGETS = KPI_KEYS.map(function (k) { return ["kpi-" + k, "text"]; })
-        .concat([["kpi-tile-stations_alarm", "class"]])
-        .concat(STATES.map(function (s) { return ["mix-seg-" + s, "style"]; }))
-        .concat(STATES.map(function (s) { return ["mix-n-" + s, "text"]; }))
-        .concat(STATES.map(function (s) { return ["mix-pct-" + s, "text"]; }))
-        .concat([["kpi-updated", "text"]]);
+    var kpiTargets = null;  // made on first use, from the vocabulary's state order
+    function targets() {
+        kpiTargets = kpiTargets || KPI_KEYS.map(function (k) { return ["kpi-" + k, "text"]; })
+            .concat([["kpi-tile-stations_alarm", "class"]])
+            .concat(stateOrder().map(function (s) { return ["mix-seg-" + s, "style"]; }))
+            .concat(stateOrder().map(function (s) { return ["mix-n-" + s, "text"]; }))
+            .concat(stateOrder().map(function (s) { return ["mix-pct-" + s, "text"]; }))
+            .concat([["kpi-updated", "text"]]);
+        return kpiTargets;
+    }
 
     function drawKpis(values) {
-        KPI_TARGETS.forEach(function (target, i) {
+        targets().forEach(function (target, i) {
             var e = document.getElementById(target[0]), v = values[i];
             if (!e) { return; }
-            if (target[1] === "text") { setText(e, v); }
+            if (target[1] === "text") { cc.setText(e, v); }
             else if (target[1] === "class" && e.className !== v) { e.className = v; }
             else if (target[1] === "style" && e.style.width !== v.width) { e.style.width = v.width; }
         });
@@ -319,12 +289,7 @@
     function regionLabel(room, lang) {
         var n = live.names[room];
         var name = n ? (lang === "en" ? n[1] || n[0] : n[0]) : room.split(":")[1];
-        return shortName(name, lang);
-    }
-
-    function shortName(name, lang) {
-        if (lang === "en" || !name) { return name; }
-        return name.replace(/(维吾尔自治区|壮族自治区|回族自治区|特别行政区|自治区|省|市)$/, "");
+        return cc.shortName(name, lang);
     }
 
     // ------------------------------------------------------------------ lists drawn straight into the DOM
@@ -333,36 +298,13 @@
     // every dispatch visiting every component of the page): measured in bench/bench_alarm_latency.py, that pushed
     // an alarm seconds behind the bus. They are drawn here instead into containers that Dash leaves empty, and only
     // when what they show has changed (signature).
-    function el(tag, cls, text, attrs) {
-        var e = document.createElement(tag);
-        if (cls) { e.className = cls; }
-        if (text !== undefined && text !== null) { e.textContent = text; }
-        Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
-        return e;
-    }
-
-    function kids(parent, children) {
-        children.forEach(function (c) { parent.appendChild(typeof c === "string" ? document.createTextNode(c) : c); });
-        return parent;
-    }
-
-    function drawList(id, sig, build) {
-        var box = document.getElementById(id);
-        if (!box || box.ccSig === sig) { return; }
-        box.ccSig = sig;
-        box.replaceChildren.apply(box, build());
-    }
-
-    // shared with assets/cc_alarms.js (looked up at call time: asset files load in name order)
-    window.ccDom = {el: el, kids: kids, drawList: drawList};
-
     function drawEmpty(id, text) {
-        drawList(id, "empty|" + text, function () { return [el("div", "cc-empty", text)]; });
+        cc.drawList(id, "empty|" + text, function () { return [cc.el("div", "cc-empty", text)]; });
     }
 
     function ranking(k, lang) {
         var rows = ((k && k.children) || []).slice();
-        if (!rows.length) { drawEmpty("rank-list", tr("app.no_data", lang)); return; }
+        if (!rows.length) { drawEmpty("rank-list", cc.tr("app.no_data", lang)); return; }
         rows.sort(function (a, b) {
             return (b.stations_online - a.stations_online) || (b.flow_m3_min - a.flow_m3_min) ||
                 (b.stations_total - a.stations_total);
@@ -370,25 +312,25 @@
         var maxFlow = rows.reduce(function (m, r) { return Math.max(m, r.flow_m3_min || 0); }, 0) || 1;
         var shown = rows.slice(0, 8).map(function (r) {
             return [regionLabel(r.scope, lang), r.stations_online + "/" + r.stations_total, r.stations_alarm,
-                    num(r.flow_m3_min, 1, lang), (100 * (r.flow_m3_min || 0) / maxFlow).toFixed(1) + "%"];
+                    cc.num(r.flow_m3_min, 1, lang), (100 * (r.flow_m3_min || 0) / maxFlow).toFixed(1) + "%"];
         });
-        drawList("rank-list", lang + JSON.stringify(shown), function () {
+        cc.drawList("rank-list", lang + JSON.stringify(shown), function () {
             return shown.map(function (r, i) {
-                var bar = el("span", "cc-rank-bar");
+                var bar = cc.el("span", "cc-rank-bar");
                 bar.style.width = r[4];
-                return kids(el("div", "cc-rank-row" + (r[2] ? " cc-rank-hot" : "")), [
-                    el("span", "cc-rank-i", String(i + 1)),
-                    kids(el("span", "cc-rank-name"), [r[0], bar]),
-                    el("span", "cc-num", r[1]),
-                    el("span", "cc-num" + (r[2] ? " cc-rank-alarm" : ""), String(r[2])),
-                    el("span", "cc-num", r[3])
+                return cc.kids(cc.el("div", "cc-rank-row" + (r[2] ? " cc-rank-hot" : "")), [
+                    cc.el("span", "cc-rank-i", String(i + 1)),
+                    cc.kids(cc.el("span", "cc-rank-name"), [r[0], bar]),
+                    cc.el("span", "cc-num", r[1]),
+                    cc.el("span", "cc-num" + (r[2] ? " cc-rank-alarm" : ""), String(r[2])),
+                    cc.el("span", "cc-num", r[3])
                 ]);
             });
         });
     }
 
     // ------------------------------------------------------------------ attention list
-    cc.attention = function (hideout, data) {
+    fns.attention = function (hideout, data) {
         var states = (hideout && hideout.states) || {};
         var lang = (hideout && hideout.lang) || "zh";
         var feats = (data && data.features) || [];
@@ -404,20 +346,20 @@
         });
         eventLog(feats, lang);
         if (!rows.length) {
-            drawEmpty("attn-list", tr("app.attention_empty", lang));
+            drawEmpty("attn-list", cc.tr("app.attention_empty", lang));
             return "0";
         }
         var shown = rows.slice(0, 60).map(function (r) {
             return [r.p.id, r.s, lang === "en" && r.p.name_en ? r.p.name_en : r.p.name];
         });
-        drawList("attn-list", lang + JSON.stringify(shown), function () {
+        cc.drawList("attn-list", lang + JSON.stringify(shown), function () {
             return shown.map(function (r) {
-                return kids(el("div", "cc-attn-row cc-attn-" + r[1], null, {"data-sid": r[0], role: "button",
+                return cc.kids(cc.el("div", "cc-attn-row cc-attn-" + r[1], null, {"data-sid": r[0], role: "button",
                                                                              tabindex: "0"}), [
-                    el("span", "cc-sym cc-sym-" + r[1]),
-                    el("span", "cc-attn-name", r[2]),
-                    el("span", "cc-attn-id", r[0]),
-                    el("span", "cc-attn-state", tr("state." + r[1], lang))
+                    cc.el("span", "cc-sym cc-sym-" + r[1]),
+                    cc.el("span", "cc-attn-name", r[2]),
+                    cc.el("span", "cc-attn-id", r[0]),
+                    cc.el("span", "cc-attn-state", cc.stateLabel(r[1], lang))
                 ]);
             });
         });
@@ -434,7 +376,7 @@
     document.addEventListener("keydown", pickAttention);
 
     function eventLog(feats, lang) {
-        if (!live.events.length) { drawEmpty("event-log", tr("app.events_empty", lang)); return; }
+        if (!live.events.length) { drawEmpty("event-log", cc.tr("app.events_empty", lang)); return; }
         // station names of every scope seen so far (stations do not get renamed while the page is open)
         var names = live.nameIndex = live.nameIndex || {};
         if (live.nameIndexData !== feats) {
@@ -443,17 +385,17 @@
         }
         var shown = live.events.slice(0, 30).map(function (e) {
             var p = names[e.sid] || {};
-            return [hms(e.ts), e.from, e.to, lang === "en" && p.name_en ? p.name_en : (p.name || e.sid)];
+            return [cc.hms(e.ts), e.from, e.to, lang === "en" && p.name_en ? p.name_en : (p.name || e.sid)];
         });
-        drawList("event-log", lang + JSON.stringify(shown), function () {
+        cc.drawList("event-log", lang + JSON.stringify(shown), function () {
             return shown.map(function (e) {
-                return kids(el("div", "cc-event cc-event-" + e[2]), [
-                    el("span", "cc-event-time", e[0]),
-                    el("span", "cc-sym cc-sym-" + e[2]),
-                    el("span", "cc-event-name", e[3]),
-                    kids(el("span", "cc-event-change"), [
-                        el("span", "cc-event-from", tr("state." + e[1], lang)), " → ",
-                        el("span", "cc-event-to cc-fg-" + e[2], tr("state." + e[2], lang))
+                return cc.kids(cc.el("div", "cc-event cc-event-" + e[2]), [
+                    cc.el("span", "cc-event-time", e[0]),
+                    cc.el("span", "cc-sym cc-sym-" + e[2]),
+                    cc.el("span", "cc-event-name", e[3]),
+                    cc.kids(cc.el("span", "cc-event-change"), [
+                        cc.el("span", "cc-event-from", cc.stateLabel(e[1], lang)), " → ",
+                        cc.el("span", "cc-event-to cc-fg-" + e[2], cc.stateLabel(e[2], lang))
                     ])
                 ]);
             });
@@ -461,9 +403,9 @@
     }
 
     // ------------------------------------------------------------------ scope & station choice
-    cc.chooseScope = function (regionClick, nationClicks, crumbClicks, current) {
-        NO = noUpdate();
-        var ids = triggeredIds();
+    fns.chooseScope = function (regionClick, nationClicks, crumbClicks, current) {
+        NO = cc.noUpdate();
+        var ids = cc.triggeredIds();
         if (!ids.length) { return NO; }
         var pid = ids[0];
         if (pid.indexOf("crumb-nation") === 0) { return current === "nation" ? NO : "nation"; }
@@ -477,18 +419,16 @@
             return next === current ? NO : next;
         }
         if (pid.indexOf("{") === 0) {
-            var trig = window.dash_clientside.callback_context.triggered[0];
-            if (!trig.value) { return NO; }
-            var id = JSON.parse(pid.slice(0, pid.lastIndexOf(".")));
+            if (!cc.triggered()[0].value) { return NO; }
+            var id = cc.idOf(pid);
             return id.scope === current ? NO : id.scope;
         }
         return NO;
     };
 
-    cc.chooseStation = function (clickData, attnPick, closeClicks, current) {
-        NO = noUpdate();
-        var ctx = window.dash_clientside.callback_context;
-        var trig = (ctx.triggered || [])[0];
+    fns.chooseStation = function (clickData, attnPick, closeClicks, current) {
+        NO = cc.noUpdate();
+        var trig = cc.triggered()[0];
         if (!trig) { return NO; }
         var pid = trig.prop_id;
         if (pid.indexOf("site-close") === 0) { return trig.value ? null : NO; }
@@ -503,118 +443,5 @@
         return NO;
     };
 
-    // ------------------------------------------------------------------ site panel values
-    function fmtValue(model, kind, name, v, lang) {
-        var formats = (window.ccI18n && window.ccI18n.formats) || {};
-        var f = ((formats[model] || {}).values || {})[name] || {};
-        var cls = "cc-dv-val";
-        if (v === null || v === undefined) { return ["—", cls + " cc-dv-none"]; }
-        if (typeof v === "boolean") { v = v ? 1 : 0; }
-        if (f.enum !== undefined) {
-            var label = tr("enum." + f.enum + "." + Math.round(v), lang);
-            var alarm = (f.alarm || []).indexOf(Math.round(v)) >= 0;
-            return [label.indexOf("enum.") === 0 ? String(v) : label, cls + " cc-dv-enum" + (alarm ? " cc-dv-alarm" : "")];
-        }
-        if (f.enum0 && Number(v) === 0) { return [tr("enum." + f.enum0 + ".0", lang), cls + " cc-dv-enum"]; }
-        if (f.alarm_nonzero && Number(v) !== 0) { return [String(v), cls + " cc-dv-alarm"]; }
-        if (typeof v === "number") { return [num(v, f.dp === undefined ? 2 : f.dp, lang), cls]; }
-        return [String(v), cls];
-    }
-
-    function mergeStation(payload) {
-        // keep the newest values per device; a snapshot older than what a live event already gave is ignored
-        if (!payload) { return; }
-        var sid = payload.station_id || (payload.station && payload.station.id);
-        if (!live.station || live.station.id !== sid) {
-            live.station = {id: sid, devices: {}, summary: null, summaryTs: -1, state: null};
-        }
-        var st = live.station;
-        (payload.devices || []).forEach(function (d) {
-            var old = st.devices[d.device_id];
-            var ts = d.ts_ms || 0;
-            if (!old || ts >= (old.ts_ms || 0)) {
-                var values = d.online || !old ? Object.assign({}, (old && old.values) || {}, d.values || {})
-                    : old.values;
-                st.devices[d.device_id] = {online: d.online, ts_ms: ts, values: values, model: d.model,
-                                           kind: d.kind, error: d.error};
-            }
-        });
-        var sts = (payload.summary && payload.summary.ts_ms) || payload.ts_ms || 0;
-        if (payload.summary && sts >= st.summaryTs) {
-            st.summary = payload.summary;
-            st.summaryTs = sts;
-            st.state = payload.state || st.state;
-        } else if (!st.state) {
-            st.state = payload.state;
-        }
-    }
-
-    cc.stationValues = function (snapshot, evt, openStation, lang) {
-        if (triggered("station-snapshot") && snapshot && snapshot.station && snapshot.station.id === openStation) {
-            if (live.station && live.station.id !== openStation) { live.station = null; }
-            mergeStation(snapshot);
-        }
-        if (triggered("socket.data-station_values") && evt && evt.station_id === openStation) {
-            mergeStation(evt);
-        }
-        live.stationOpen = openStation;
-        live.stationLang = lang;
-        // a snapshot comes with new device cards, which React may commit after this call: draw again when they
-        // land (childList of #site-devices only; the values drawStation writes deeper down do not trigger it)
-        var box = document.getElementById("site-devices");
-        if (box && !box.ccObserved) {
-            box.ccObserved = true;
-            new MutationObserver(drawStation).observe(box, {childList: true});
-        }
-        drawStation();
-        return noUpdate();
-    };
-
-    function setText(id, text, cls) {
-        var e = typeof id === "string" ? document.getElementById(id) : id;
-        if (!e) { return; }
-        if (e.textContent !== text) { e.textContent = text; }
-        if (cls !== undefined && e.className !== cls) { e.className = cls; }
-    }
-
-    // the site panel's values, written into the elements dashboard's device cards made (data-dv / data-dev)
-    function drawStation() {
-        var openStation = live.stationOpen, lang = live.stationLang;
-        var st = live.station && live.station.id === openStation ? live.station : null;
-        var box = document.getElementById("site-devices");
-        if (box) {
-            box.querySelectorAll("[data-dv]").forEach(function (e) {
-                var key = e.getAttribute("data-dv"), bar = key.indexOf("|");
-                var d = st && st.devices[key.slice(0, bar)], name = key.slice(bar + 1);
-                var r = d ? fmtValue(d.model, d.kind, name, (d.values || {})[name], lang) : ["—", "cc-dv-val cc-dv-none"];
-                setText(e, r[0], r[1] + (d && !d.online ? " cc-dv-stale" : ""));
-            });
-            box.querySelectorAll("[data-dev]").forEach(function (e) {
-                var d = st && st.devices[e.getAttribute("data-dev")];
-                if (!d) { setText(e, "—", "cc-dev-st"); return; }
-                setText(e, tr(d.online ? "device.online" : "device.offline", lang),
-                        "cc-dev-st " + (d.online ? "cc-dev-on" : "cc-dev-off"));
-            });
-        }
-        var s = (st && st.summary) || {};
-        var state = (st && st.state) || "offline";
-        var ratio = s.power_kw > 0 ? s.flow_m3_min * 60 / s.power_kw : null;
-        var newest = 0;
-        if (st) { Object.keys(st.devices).forEach(function (k) { newest = Math.max(newest, st.devices[k].ts_ms || 0); }); }
-        setText("site-state", tr("state." + state, lang), "cc-state-badge cc-bg-" + state);
-        setText("site-flow", num(s.flow_m3_min, 2, lang));
-        setText("site-power", num(s.power_kw, 1, lang));
-        setText("site-ratio", ratio === null ? "—" : num(ratio, 2, lang));
-        setText("site-pressure", num(s.discharge_pressure_mpa, 3, lang));
-        setText("site-updated", newest ? hms(newest) : "—");
-        var alarms = s.alarm_inputs || [];
-        drawList("site-alarms", lang + JSON.stringify(alarms), function () {
-            if (!alarms.length) { return []; }
-            return [el("span", "cc-alarm-label", tr("panel.alarm_inputs", lang))].concat(alarms.map(function (a) {
-                return el("span", "cc-alarm-chip", tr("alarm_input." + a, lang));
-            }));
-        });
-    }
-
-    window.dash_clientside = Object.assign({}, window.dash_clientside, {cc: cc});
+    cc.clientside("cc", fns);
 }());
