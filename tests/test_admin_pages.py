@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard.admin import users as admin_users
-from dashboard.auth.core import get_user, seed_demo_users, write_audit
+from dashboard.auth.core import get_user, seed_demo_users
+from datasources.sql.audit import write_audit
 from datasources.sql import workorders as wo
 from datasources.sql.db import make_engine, migrate
 from datasources.sim.fleet import generate_fleet

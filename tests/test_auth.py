@@ -8,10 +8,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from dashboard.auth import core as auth
-from dashboard.auth.core import (AccountLocked, Forbidden, LoginFailed, PasswordPolicyError, audited, authenticate,
-                            authorize, can, check_password_policy, control_decision, create_user, hash_password,
-                            init_auth, read_audit, require_role, seed_demo_users, set_password, socketio_guard,
-                            verify_password)
+from dashboard.auth.core import (AccountLocked, Forbidden, LoginFailed, audited, authenticate, authorize, can,
+                                 control_decision, create_user, seed_demo_users, set_password)
+from dashboard.auth.guards import require_role, socketio_guard
+from dashboard.auth.passwords import PasswordPolicyError, check_password_policy, hash_password, verify_password
+from dashboard.auth.session import init_auth
+from datasources.sql.audit import read_audit, write_audit
 from datasources.sql import alarm_store, workorders as wo
 from datasources.bus.messages import DeviceReading, StationReading, StationSummary
 from datasources.sql.db import make_engine, migrate
@@ -393,7 +395,7 @@ def test_only_admins_manage_users(db):
 
 
 def test_audit_log_is_append_only(db):
-    auth.write_audit(db, "duty", "duty_officer", "alarm.acknowledge", "alarm:1", "ok")
+    write_audit(db, "duty", "duty_officer", "alarm.acknowledge", "alarm:1", "ok")
     with db.connect() as conn:
         with pytest.raises(DBAPIError, match="append-only"):
             conn.execute(text("UPDATE audit_log SET result = 'forged'"))

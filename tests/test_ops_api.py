@@ -17,7 +17,8 @@ import pytest
 from pymodbus.client import ModbusTcpClient
 
 from dashboard.web.app import create_app
-from dashboard.auth.core import read_audit, seed_demo_users
+from dashboard.auth.core import seed_demo_users
+from datasources.sql.audit import read_audit
 from datasources.sql import alarm_store
 from datasources.sql import workorders as wo
 from datasources.bus.messages import DeviceReading, StationReading, StationSummary
@@ -405,8 +406,9 @@ def test_fault_to_closed_order_every_step_persisted_and_pushed(hook, web, db, fl
 
     def field_got(event: str, ident: int):
         def check():
-            for m in field_sock.get_received():
-                (field_orders if m["name"] == "workorder" else pool).append(m["args"][0])
+            for m in field_sock.get_received():  # "feed" heartbeats reach every page too: not pool events
+                if m["name"] in ("workorder", "field_pool"):
+                    (field_orders if m["name"] == "workorder" else pool).append(m["args"][0])
             return next((m for m in field_orders if m["event"] == event and m["order"]["id"] == ident), None)
 
         return wait_for(check, 10, f"workorder {event} pushed to the field page")

@@ -151,7 +151,8 @@ def test_english_snapshot_and_bad_week(seeded, tmp_path):
 
 
 def test_snapshots_page_guarded_and_audited(seeded):
-    from dashboard.auth.core import init_auth, seed_demo_users
+    from dashboard.auth.core import seed_demo_users
+    from dashboard.auth.session import init_auth
     from dashboard.pages.snapshot import ensure_last_week, snapshot_blueprint
 
     engine, data_dir = seeded

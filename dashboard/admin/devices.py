@@ -21,7 +21,8 @@ import time
 from flask import Blueprint, Response, current_app, jsonify, render_template_string, request
 
 from dashboard.web.api_registry import READ_ROLES, WRITE_ACTION, run_import
-from dashboard.auth.core import Forbidden, authorize, can, write_audit
+from dashboard.auth.core import Forbidden, authorize, can
+from datasources.sql.audit import write_audit
 from dashboard.auth.login import page_lang
 from datasources.ingest import registry
 from datasources.bus.messages import latest_key, parse_latest

@@ -49,7 +49,9 @@ from sqlalchemy.orm import Session
 
 from dashboard.auth import core as auth
 from dashboard.web.api_registry import READ_ROLES as DEVICE_READ_ROLES
-from dashboard.auth.core import Forbidden, PasswordPolicyError, authorize, can, write_audit
+from dashboard.auth.core import Forbidden, authorize, can
+from dashboard.auth.passwords import PasswordPolicyError
+from datasources.sql.audit import write_audit
 from dashboard.auth.login import page_lang
 from datasources.sql import workorders as wo
 from datasources.sql.models import AuditEntry

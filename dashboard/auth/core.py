@@ -1,9 +1,8 @@
 """Who may act: logins (Flask-Login), roles, server-side authorisation and the audit log.
 
-Wiring (app factory)::
-
-    from dashboard.auth.core import init_auth
-    init_auth(server, engine, data_dir=settings.data_dir)     # after creating the Flask server, before Dash
+Logins on the Flask server (Flask-Login, session expiry, ``/auth/*`` routes): :mod:`dashboard.auth.session`;
+guards of views and Socket.IO events: :mod:`dashboard.auth.guards`; password hashing and policy:
+:mod:`dashboard.auth.passwords`; the audit log writer: :mod:`datasources.sql.audit`.
 
 Roles (least privilege — seed 000 "role-based permissions, no over-reach"; seed 004 "every access logged"):
 
@@ -19,22 +18,17 @@ role                may
 ==================  ===========================================================================================
 
 The action → roles table is :data:`PERMISSIONS`. Every state-changing action goes through :func:`audited` (or
-:func:`authorize` + :func:`write_audit`), which refuses on the server whatever the UI showed, and writes an
+:func:`authorize` + :func:`datasources.sql.audit.write_audit`), which refuses on the server whatever the UI showed, and writes an
 append-only :class:`datasources.sql.models.AuditEntry` (who, role, action, target, result, detail, ts) — for allowed
 actions (``ok`` / ``error``), refused ones (``refused``) and every login (``ok`` / ``failed`` / ``locked``),
 logout and session expiry. Migration 0003 makes ``audit_log`` append-only in the database itself.
 
-Passwords: werkzeug ``scrypt`` hashes (``generate_password_hash``; N=2^15, r=8, p=1, 16-byte salt). Policy: at
-least 8 characters from at least 3 of lower case / upper case / digits / symbols (GB/T 22239 等保 level 2 asks
-for complexity). Lockout: :data:`MAX_FAILED` consecutive failures lock the account for :data:`LOCKOUT_S` — for
-browsers the user never signed in from: a browser that did carries a signed device cookie (:data:`DEVICE_COOKIE`)
-and is neither blocked nor counted, so nobody can lock an officer out of their own desk by guessing.
+Passwords: :mod:`dashboard.auth.passwords`. Lockout: :data:`MAX_FAILED` consecutive failures lock the account for
+:data:`LOCKOUT_S` — for browsers the user never signed in from: a browser that did carries a signed device cookie
+(:data:`DEVICE_COOKIE`) and is neither blocked nor counted, so nobody can lock an officer out of their own desk by
+guessing.
 
-Sessions: Flask's signed cookie (HttpOnly, SameSite=Lax, Secure when ``CC_SECURE_COOKIES=1``), no "remember me".
-A session ends after ``idle_s`` without a request (default 30 min) or ``max_age_s`` after login (default 12 h), and
-at once when the user's password changes or the user is deactivated (the session id embeds a token that
-rotates). The secret key: ``secret_key`` argument, ``SECRET_KEY`` already configured, ``$CC_SECRET_KEY``, or a
-random key persisted in ``<data_dir>/secret_key`` (shared by the web processes of one machine).
+Sessions (idle and absolute expiry, token rotation, the secret key): :mod:`dashboard.auth.session`.
 
 Demo users (:func:`seed_demo_users`, also seeds the duty roster) — change them in production:
 
@@ -50,29 +44,26 @@ username      password         role            note
 from __future__ import annotations
 
 import contextlib
-import functools
 import hmac
-import json
 import logging
-import os
 import secrets
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any, Callable, Iterator
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from flask import Flask, Response, current_app, jsonify, redirect, request, session
-from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from flask import current_app
+from flask_login import UserMixin, current_user
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash, generate_password_hash
 
+from dashboard.auth.passwords import check_password_policy, dummy_check, hash_password, verify_password
 from datasources.sql.alarm_models import Engineer, User
-from datasources.sql.models import AuditEntry
+from datasources.sql.audit import write_audit
 from ops.control_policy import ControlDecision, decide_command
+
+if TYPE_CHECKING:
+    from dashboard.auth.session import AuthState
 
 log = logging.getLogger(__name__)
 
@@ -157,10 +148,6 @@ class Forbidden(AuthError):
         self.status = status
 
 
-class PasswordPolicyError(ValueError):
-    """The password does not satisfy the policy; the message says why."""
-
-
 # ---------------------------------------------------------------- users
 
 
@@ -203,77 +190,6 @@ def _ms(clock: Callable[[], float] | None = None) -> int:
     return int((clock or time.time)() * 1000)
 
 
-def hash_password(password: str) -> str:
-    """werkzeug scrypt hash of ``password`` (salted; ``scrypt:32768:8:1$salt$hash``)."""
-    return generate_password_hash(password, method="scrypt")
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    """True when ``password`` matches ``password_hash`` (constant-time comparison inside werkzeug)."""
-    try:
-        return check_password_hash(password_hash, password)
-    except (ValueError, TypeError):
-        return False
-
-
-_DUMMY_HASH = None
-
-
-def _dummy_check(password: str) -> None:
-    """Spend the time of one hash check for unknown users (no timing oracle for user names)."""
-    global _DUMMY_HASH
-    if _DUMMY_HASH is None:
-        _DUMMY_HASH = hash_password(secrets.token_hex(8))
-    verify_password(_DUMMY_HASH, password)
-
-
-def check_password_policy(password: str) -> None:
-    """Raise :class:`PasswordPolicyError` unless ``password`` has ≥ 8 characters from ≥ 3 of the classes lower case,
-    upper case, digits, symbols (and ≤ 128 characters)."""
-    if not isinstance(password, str) or len(password) < 8:
-        raise PasswordPolicyError("password must have at least 8 characters")
-    if len(password) > 128:
-        raise PasswordPolicyError("password must have at most 128 characters")
-    classes = sum((any(c.islower() for c in password), any(c.isupper() for c in password),
-                   any(c.isdigit() for c in password), any(not c.isalnum() for c in password)))
-    if classes < 3:
-        raise PasswordPolicyError("password needs 3 of: lower case, upper case, digits, symbols")
-
-
-# ---------------------------------------------------------------- audit
-
-
-def write_audit(engine: Engine, actor: str, role: str, action: str, target: str = "", result: str = "ok",
-                detail: str | dict = "", ts: datetime | None = None) -> None:
-    """Append one audit entry in its own transaction (so refusals are kept even when the caller rolls back).
-
-    Args:
-        result: ``ok`` | ``refused`` | ``failed`` | ``locked`` | ``error`` | ``expired``.
-        detail: text or a dict (stored as JSON).
-    Raises:
-        sqlalchemy.exc.SQLAlchemyError: the database is down — an action that cannot be audited must not proceed.
-    """
-    if isinstance(detail, dict):
-        detail = json.dumps(detail, ensure_ascii=False, default=str)
-    with Session(engine) as s, s.begin():
-        s.add(AuditEntry(ts=ts or datetime.now(timezone.utc), actor=(actor or "anonymous")[:64], role=(role or "")[:32],
-                         action=action[:64], target=(target or "")[:128], result=result[:32], detail=detail or ""))
-
-
-def read_audit(engine: Engine, *, actor: str | None = None, action: str | None = None,
-               limit: int = 200) -> list[dict[str, Any]]:
-    """Newest audit entries first (for the admin page; authorise ``audit.read`` before calling)."""
-    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-    if actor:
-        stmt = stmt.where(AuditEntry.actor == actor)
-    if action:
-        stmt = stmt.where(AuditEntry.action == action)
-    with Session(engine) as s:
-        return [{"id": e.id, "ts": e.ts.isoformat() if e.ts else None, "actor": e.actor, "role": e.role,
-                 "action": e.action, "target": e.target, "result": e.result, "detail": e.detail}
-                for e in s.scalars(stmt)]
-
-
 # ---------------------------------------------------------------- authentication
 
 
@@ -283,7 +199,7 @@ def authenticate(engine: Engine, username: str, password: str, *, now_ms: int | 
     """Check credentials, apply the lockout, audit the attempt (``auth.login``: ok / failed / locked).
 
     The lockout (``max_failed`` consecutive failures → ``lockout_s``) holds for *untrusted* clients only. A browser
-    that signed in as this user before carries a device cookie (``trusted_device``, see :func:`init_auth`): its
+    that signed in as this user before carries a device cookie (``trusted_device``, see :func:`dashboard.auth.session.init_auth`): its
     attempts are neither blocked by nor counted towards the lockout, so a stranger who types five wrong passwords
     for the duty officer's name locks out strangers, not the officer at the desk (OWASP "Slow Down Online Guessing
     Attacks with Device Cookies"). Every address stays limited by :mod:`dashboard.auth.ratelimit`. A lock set by an
@@ -303,7 +219,7 @@ def authenticate(engine: Engine, username: str, password: str, *, now_ms: int | 
     with Session(engine) as s, s.begin():
         row = s.scalar(select(User).where(User.username == username))
         if row is None:
-            _dummy_check(password or "")
+            dummy_check(password or "")
             outcome, role, err = "failed", "", LoginFailed("invalid username or password")
             detail["reason"] = "unknown user"
         elif row.locked_until_ms and row.locked_until_ms > now and not (
@@ -324,7 +240,7 @@ def authenticate(engine: Engine, username: str, password: str, *, now_ms: int | 
                     err = AccountLocked(f"too many failed logins: locked for {lockout_s // 60} min",
                                         row.locked_until_ms)
         elif not row.active:
-            _dummy_check(password or "")
+            dummy_check(password or "")
             outcome, role, err = "failed", row.role, LoginFailed("invalid username or password")
             detail["reason"] = "inactive"
         else:
@@ -503,60 +419,6 @@ def control_decision(*, command: str, confirmed: bool, occupancy: bool | None, t
     return decision
 
 
-def require_role(*roles: str):
-    """Decorator for Flask views: 401 JSON when nobody is logged in, 403 JSON (audited ``refused``, action
-    ``http:<METHOD> <path>``) when the role is not in ``roles``.
-
-    Raises:
-        ValueError: an unknown role name (at decoration time).
-    """
-    for r in roles:
-        if r not in ROLES:
-            raise ValueError(f"unknown role {r!r} (one of {', '.join(ROLES)})")
-
-    def deco(view):
-        @functools.wraps(view)
-        def wrapper(*a, **kw):
-            user, engine = _resolve(None, None)
-            if user is None:
-                return jsonify({"ok": False, "error": "login required"}), 401
-            if user.role not in roles:
-                write_audit(engine, user.username, user.role, f"http:{request.method} {request.path}"[:64],
-                            request.path, "refused", {"reason": f"role {user.role} not in {list(roles)}"})
-                return jsonify({"ok": False, "error": "forbidden"}), 403
-            return view(*a, **kw)
-
-        return wrapper
-
-    return deco
-
-
-def socketio_guard(action: str):
-    """Decorator for Flask-SocketIO event handlers: refuses (audited) with the acknowledgement
-    ``{"ok": False, "error": ..., "status": 401|403}`` unless the session's user may ``action``."""
-
-    def deco(handler):
-        @functools.wraps(handler)
-        def wrapper(*a, **kw):
-            event = getattr(request, "event", None)  # Flask-SocketIO: {"message": <event name>, "args": ...}
-            name = event.get("message", "") if isinstance(event, dict) else ""
-            try:
-                authorize(action, target=f"socket:{name}")
-            except Forbidden as exc:
-                return {"ok": False, "error": str(exc), "status": exc.status}
-            return handler(*a, **kw)
-
-        return wrapper
-
-    return deco
-
-
-def socket_connect_allowed() -> bool:
-    """For a Socket.IO ``connect`` handler: True when the handshake carries a logged-in session."""
-    user, _ = _resolve(None, None)
-    return user is not None
-
-
 # ---------------------------------------------------------------- user administration
 
 
@@ -716,247 +578,3 @@ def seed_demo_users(engine: Engine) -> list[dict[str, str]]:
             create_user(engine, username, password, role, display_name=display, engineer_id=engineer_id)
         out.append({"username": username, "password": password, "role": role})
     return out
-
-
-# ---------------------------------------------------------------- Flask integration
-
-
-@dataclass
-class AuthState:
-    """Per-app auth configuration (``server.extensions["cc_auth"]``)."""
-
-    engine: Engine
-    clock: Callable[[], float]
-    idle_s: float
-    max_age_s: float
-    max_failed: int
-    lockout_s: int
-    public_prefixes: tuple[str, ...]
-    login_required: bool
-    login_manager: LoginManager = field(repr=False, default=None)  # type: ignore[assignment]
-
-
-def _secret_key(secret_key: str | None, server: Flask, data_dir: str | Path | None) -> str:
-    if secret_key:
-        return secret_key
-    if server.config.get("SECRET_KEY"):
-        return server.config["SECRET_KEY"]
-    env = os.environ.get("CC_SECRET_KEY")
-    if env:
-        return env
-    if data_dir is not None:
-        path = Path(data_dir) / "secret_key"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            key = secrets.token_hex(32)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(key)
-            try:
-                os.link(tmp, path)  # atomic: the first process wins, the others read its key
-            except FileExistsError:
-                pass
-            finally:
-                tmp.unlink(missing_ok=True)
-        return path.read_text().strip()
-    log.warning("no CC_SECRET_KEY and no data dir: a random session key (sessions end with this process)")
-    return secrets.token_hex(32)
-
-
-_LOGIN_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>登录 · Sign in</title>
-<style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;background:#0b1622;color:#dce7f3;display:flex;
-min-height:100vh;align-items:center;justify-content:center;margin:0}}form{{background:#12243a;padding:2rem;
-border-radius:8px;min-width:18rem}}label{{display:block;margin:.6rem 0 .2rem}}input{{width:100%;padding:.5rem;
-box-sizing:border-box}}button{{margin-top:1rem;width:100%;padding:.6rem}}.err{{color:#ff8080}}</style></head>
-<body><form method="post" action="/auth/login"><h2>智慧空压站运营指挥中心</h2>
-<p class="err">{error}</p><input type="hidden" name="next" value="{next}">
-<input type="hidden" name="csrf_token" value="{csrf}">
-<label for="u">用户名 / User</label><input id="u" name="username" autocomplete="username" required autofocus>
-<label for="p">密码 / Password</label><input id="p" name="password" type="password"
-autocomplete="current-password" required><button type="submit">登录 / Sign in</button></form></body></html>"""
-
-
-def _csrf_value() -> str:
-    """The session's CSRF token for a server-rendered form ('' where Flask-WTF is not installed on the app)."""
-    if "csrf" not in current_app.extensions:
-        return ""
-    from flask_wtf.csrf import generate_csrf  # noqa: PLC0415
-
-    return generate_csrf()
-
-
-def _escape(text: str) -> str:
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;"))
-
-
-def safe_next(target: str | None) -> str:
-    """``target`` if it is a path on this site, else ``"/"`` (no open redirect after login).
-
-    Browsers drop tabs and newlines from URLs and treat ``\\`` like ``/`` (WHATWG URL standard, "basic URL
-    parser"), so ``/\t/evil.example`` or ``/\\evil.example`` would leave the site as ``//evil.example``: any
-    control character or white space, a backslash, a scheme or a host makes the target unsafe.
-    """
-    if not target or not target.startswith("/") or "\\" in target:
-        return "/"
-    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in target):
-        return "/"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or target.startswith("//"):
-        return "/"
-    return target
-
-
-_safe_next = safe_next
-
-
-def init_auth(server: Flask, engine: Engine, *, data_dir: str | Path | None = None, secret_key: str | None = None,
-              idle_s: float = IDLE_S, max_age_s: float = MAX_AGE_S, max_failed: int = MAX_FAILED,
-              lockout_s: int = LOCKOUT_S, login_required: bool = True,
-              public_prefixes: tuple[str, ...] = PUBLIC_PREFIXES,
-              clock: Callable[[], float] = time.time) -> LoginManager:
-    """Install logins on a Flask server.
-
-    Adds: Flask-Login (user loader reading ``users``), session cookie settings, idle/absolute session expiry,
-    and the routes ``GET/POST /auth/login`` (form or JSON ``{username, password}``), ``POST /auth/logout``,
-    ``GET /auth/me``. With ``login_required`` every other path except ``public_prefixes`` needs a login:
-    browsers (GET accepting HTML) are redirected to ``/auth/login?next=…``, other requests get 401 JSON.
-    Socket.IO handshakes bypass Flask's hooks: check :func:`socket_connect_allowed` in the ``connect`` handler.
-
-    Args:
-        clock: seconds since the epoch (tests pass a controllable clock for session expiry).
-    Returns:
-        the ``LoginManager``.
-    """
-    server.secret_key = _secret_key(secret_key, server, data_dir)
-    server.config.update(
-        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=os.environ.get("CC_SECURE_COOKIES") == "1",
-        SESSION_COOKIE_NAME=server.config.get("SESSION_COOKIE_NAME") or "cc_session",
-        PERMANENT_SESSION_LIFETIME=timedelta(seconds=max_age_s),
-        REMEMBER_COOKIE_DURATION=timedelta(seconds=0),
-    )
-    device_signer = URLSafeTimedSerializer(server.secret_key, salt="cc-trusted-device")
-    lm = LoginManager()
-    lm.session_protection = "basic"
-    lm.init_app(server)
-    state = AuthState(engine=engine, clock=clock, idle_s=idle_s, max_age_s=max_age_s, max_failed=max_failed,
-                      lockout_s=lockout_s, public_prefixes=tuple(public_prefixes), login_required=login_required,
-                      login_manager=lm)
-    server.extensions["cc_auth"] = state
-
-    @lm.user_loader
-    def _load(user_id: str):
-        return load_user(engine, user_id)
-
-    @lm.unauthorized_handler
-    def _unauthorized():
-        return jsonify({"ok": False, "error": "login required"}), 401
-
-    def _wants_html() -> bool:
-        return request.method == "GET" and "text/html" in (request.headers.get("Accept") or "")
-
-    @server.before_request
-    def _session_clock():
-        now = state.clock()
-        if "_user_id" in session:
-            seen, since = session.get("_cc_seen"), session.get("_cc_since")
-            reason = None
-            if seen is None or since is None:
-                reason = "no session clock"
-            elif now - float(seen) > state.idle_s:
-                reason = f"idle for more than {int(state.idle_s)} s"
-            elif now - float(since) > state.max_age_s:
-                reason = f"older than {int(state.max_age_s)} s"
-            if reason:
-                uid = str(session.get("_user_id"))
-                user = load_user(engine, uid)
-                logout_user()
-                session.clear()
-                write_audit(engine, user.username if user else "anonymous", user.role if user else "",
-                            "auth.session_expired", f"user:{user.username if user else uid.split(':')[0]}",
-                            "expired", {"reason": reason})
-            else:
-                session["_cc_seen"] = now
-        if not state.login_required or request.path.startswith(state.public_prefixes):
-            return None
-        if getattr(current_user, "is_authenticated", False):
-            return None
-        if _wants_html():
-            return redirect(f"/auth/login?next={_safe_next(request.full_path.rstrip('?'))}")
-        return jsonify({"ok": False, "error": "login required"}), 401
-
-    @server.get("/auth/login")
-    def _login_form():
-        return Response(_LOGIN_PAGE.format(error="", next=_escape(_safe_next(request.args.get("next"))),
-                                           csrf=_escape(_csrf_value())),
-                        mimetype="text/html")
-
-    @server.post("/auth/login")
-    def _login():
-        data = request.get_json(silent=True) if request.is_json else request.form
-        data = data or {}
-        username, password = str(data.get("username", "")), str(data.get("password", ""))
-        known = _device_users()
-        try:
-            user = authenticate(engine, username, password, now_ms=int(state.clock() * 1000),
-                                max_failed=state.max_failed, lockout_s=state.lockout_s,
-                                remote_addr=request.remote_addr or "", trusted_device=username.strip() in known)
-        except AuthError as exc:
-            if request.is_json:
-                body = {"ok": False, "error": str(exc)}
-                if isinstance(exc, AccountLocked):
-                    body["locked_until_ms"] = exc.until_ms
-                return jsonify(body), exc.status
-            return Response(_LOGIN_PAGE.format(error=_escape(str(exc)), next=_escape(_safe_next(data.get("next"))),
-                                               csrf=_escape(_csrf_value())),
-                            status=exc.status, mimetype="text/html")
-        session.clear()
-        login_user(user, remember=False)
-        session.permanent = True
-        now = state.clock()
-        session["_cc_since"] = session["_cc_seen"] = now
-        if request.is_json:
-            resp = jsonify({"ok": True, "user": user.to_dict(), "idle_s": state.idle_s, "max_age_s": state.max_age_s})
-        else:
-            resp = redirect(_safe_next(data.get("next")))
-        users = [user.username] + [u for u in known if u != user.username]
-        resp.set_cookie(DEVICE_COOKIE, device_signer.dumps(users[:DEVICE_MAX_USERS]), max_age=DEVICE_MAX_AGE_S,
-                        httponly=True, samesite="Lax", secure=server.config["SESSION_COOKIE_SECURE"], path="/auth/")
-        return resp
-
-    def _device_users() -> list[str]:
-        """The users this browser signed in as before (signed cookie, :data:`DEVICE_MAX_AGE_S`); [] if none/forged."""
-        raw = request.cookies.get(DEVICE_COOKIE)
-        if not raw:
-            return []
-        try:
-            users = device_signer.loads(raw, max_age=DEVICE_MAX_AGE_S)
-        except BadSignature:
-            return []
-        return [str(u) for u in users][:DEVICE_MAX_USERS] if isinstance(users, list) else []
-
-    @server.post("/auth/logout")
-    def _logout():
-        user, _ = _resolve(None, None)
-        if user is not None:
-            # the session cookie is signed, not stored: rotating the token is what makes a copy of it worthless
-            with Session(engine) as db_session, db_session.begin():
-                row = db_session.get(User, user.id)
-                if row is not None:
-                    row.session_token = secrets.token_hex(16)
-            write_audit(engine, user.username, user.role, "auth.logout", f"user:{user.username}", "ok",
-                        "session token rotated: this user's sessions end on every device")
-        logout_user()
-        session.clear()
-        return jsonify({"ok": True})
-
-    @server.get("/auth/me")
-    def _me():
-        user, _ = _resolve(None, None)
-        if user is None:
-            return jsonify({"ok": False, "error": "login required"}), 401
-        return jsonify({"ok": True, "user": user.to_dict()})
-
-    return lm

@@ -70,7 +70,7 @@ def install_csrf(server: Flask) -> CSRFProtect:
 
     @server.errorhandler(CSRFError)
     def _refused(exc: CSRFError):
-        from dashboard.auth.core import write_audit  # noqa: PLC0415
+        from datasources.sql.audit import write_audit  # noqa: PLC0415
 
         state = server.extensions.get("cc_auth")
         if state is not None:

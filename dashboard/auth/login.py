@@ -1,6 +1,6 @@
 """The sign-in page of the command centre, in the product's look, Chinese by default and English on request.
 
-:func:`install_login_page` replaces the plain form of :func:`dashboard.auth.core.init_auth` (``GET /auth/login``) and
+:func:`install_login_page` replaces the plain form of :func:`dashboard.auth.session.init_auth` (``GET /auth/login``) and
 re-renders failed form posts in the same page; the authentication itself stays :mod:`dashboard.auth.core`'s (hashing,
 lockout, audit). The page posts JSON with ``fetch`` and shows the server's answer in the page language; without
 JavaScript the form posts normally. After signing in, a field engineer who asked for the command centre's home
@@ -17,7 +17,7 @@ from urllib.parse import quote
 from flask import Flask, Response, request
 from flask_wtf.csrf import generate_csrf
 
-from dashboard.auth.core import safe_next as _safe_next
+from dashboard.auth.session import safe_next as _safe_next
 from i18n import normalize_lang, t
 
 _KEYS = ("login.title", "login.subtitle", "login.heading", "login.user", "login.password", "login.submit",

@@ -13,7 +13,7 @@ event                  data                                                     
                                                                                       "result"}``
 =====================  =============================================================  ===============================
 
-Each handler is guarded (:func:`dashboard.auth.core.socketio_guard`: refused and audited unless the session's role may
+Each handler is guarded (:func:`dashboard.auth.guards.socketio_guard`: refused and audited unless the session's role may
 act), its data shaped by the same payload model as the HTTP endpoint's (:mod:`dashboard.web.payloads`), and the action
 itself is authorised and audited again by :class:`dashboard.web.operations.OpsService`. A refusal
 acknowledges ``{"ok": false, "error", "status": 401 | 403}``; a domain error ``{"ok": false, "error", "status": 4xx}``.
@@ -23,7 +23,8 @@ from __future__ import annotations
 import functools
 import logging
 
-from dashboard.auth.core import Forbidden, socketio_guard
+from dashboard.auth.core import Forbidden
+from dashboard.auth.guards import socketio_guard
 from dashboard.web.operations import OpsError
 from dashboard.web.payloads import AlarmEvent, Control, Dispatch, OrderEvent, parse
 

@@ -8,7 +8,7 @@ event      data                                                            ackno
 ``leave``  a room name                                                     ``{"ok": true}``
 =========  ==============================================================  ==========================================
 
-The handshake must carry a logged-in session (:func:`dashboard.auth.core.socket_connect_allowed`); anonymous clients are
+The handshake must carry a logged-in session (:func:`dashboard.auth.guards.socket_connect_allowed`); anonymous clients are
 refused.
 
 A client holds one region room (nation / province / city) and at most one station room: joining a region room
@@ -24,7 +24,7 @@ import logging
 import redis
 from flask import request
 
-from dashboard.auth.core import socket_connect_allowed
+from dashboard.auth.guards import socket_connect_allowed
 from layers import stations as stations_layer
 from layers.base import ScopeError
 

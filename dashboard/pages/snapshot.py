@@ -308,7 +308,8 @@ def start_snapshot_scheduler(settings, *, engine=None, stop: threading.Event | N
 def _reader(target: str):
     """The session's user if allowed to read snapshots; audits the read or the refusal.
     Returns ``(user, engine)`` or a Flask response (401/403)."""
-    from dashboard.auth.core import _resolve, write_audit  # noqa: PLC0415
+    from dashboard.auth.core import _resolve  # noqa: PLC0415
+    from datasources.sql.audit import write_audit  # noqa: PLC0415
     user, engine = _resolve(None, None)
     if user is None:
         write_audit(engine, "anonymous", "", "snapshot.read", target, "refused", {"reason": "not logged in"})
@@ -333,7 +334,7 @@ it.files.items() %}<a href="/snapshots/{{ f }}">{{ k }}</a> {% endfor %}</td></t
 
 def snapshot_blueprint(data_dir: str | Path) -> Blueprint:
     """``GET /snapshots`` (HTML list; ``?format=json`` for JSON; ``?lang=en``), ``GET /snapshots/<file>`` where
-    file is ``<week>[.en].html|pdf``. Needs :func:`dashboard.auth.core.init_auth` on the app (for the user and the
+    file is ``<week>[.en].html|pdf``. Needs :func:`dashboard.auth.session.init_auth` on the app (for the user and the
     audit engine). Unknown or malformed names → 404 (nothing outside the snapshots folder is served)."""
     bp = Blueprint("snapshots", __name__)
 

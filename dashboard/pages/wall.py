@@ -42,7 +42,7 @@ its 12-hour limit is renewed that way.
 
 Read-only: a ``wall`` session gets 403 on every state-changing HTTP request except Dash's callback endpoint (whose
 acting callbacks authorise on the server and refuse the role), and the ``ops:*`` Socket.IO events refuse it
-(:func:`dashboard.auth.core.socketio_guard`). Opening any other page of the site with a wall session redirects to
+(:func:`dashboard.auth.guards.socketio_guard`). Opening any other page of the site with a wall session redirects to
 ``/wall``.
 """
 from __future__ import annotations
@@ -64,7 +64,9 @@ from flask import Flask, Response, jsonify, redirect, request, session
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard.auth.core import create_user, get_user, write_audit
+from dashboard.auth.core import create_user, get_user
+from datasources.sql.audit import write_audit
+from datasources.settings import Settings, get_settings
 from i18n import normalize_lang, t
 from ops.vocab import STATION_LEGEND_ORDER
 from layers import regions as regions_layer
@@ -228,7 +230,7 @@ def _refused_page(lang: str) -> Response:
 
 def install_wall(server: Flask, engine) -> None:
     """Token sign-in and the read-only fence of wall sessions on ``server`` (call after
-    :func:`dashboard.auth.core.init_auth`). The hook runs before every other ``before_request`` so that
+    :func:`dashboard.auth.session.init_auth`). The hook runs before every other ``before_request`` so that
     ``/wall?token=…`` signs in before the login redirect."""
     auth_state = server.extensions["cc_auth"]
 

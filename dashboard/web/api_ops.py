@@ -1,6 +1,6 @@
 """HTTP JSON endpoints of operations (alarms, dispatch, work orders, field steps, remote control).
 
-Every endpoint needs a login (the app-wide check of :func:`dashboard.auth.core.init_auth` answers 401 first); every
+Every endpoint needs a login (the app-wide check of :func:`dashboard.auth.session.init_auth` answers 401 first); every
 state-changing one is authorised and audited by :class:`dashboard.web.operations.OpsService`, whatever the page showed.
 Errors answer ``{"ok": false, "error": …}`` with 400 / 401 / 403 / 404 / 409; success ``{"ok": true, …}``.
 

@@ -1,6 +1,6 @@
 """HTTP JSON endpoints of the station and device registry (:mod:`datasources.ingest.registry`).
 
-Every endpoint needs a login (the app-wide check of :func:`dashboard.auth.core.init_auth` answers 401 first). Reading is
+Every endpoint needs a login (the app-wide check of :func:`dashboard.auth.session.init_auth` answers 401 first). Reading is
 for administrators and duty officers (:data:`READ_ROLES`); every change is for administrators only (permission
 ``config.update`` of :data:`dashboard.auth.core.PERMISSIONS`), refused on the server and audited ``refused`` whatever the
 page showed; the change itself is audited by the registry (``registry.*``, actor = the logged-in user).
@@ -29,7 +29,8 @@ import dataclasses
 
 from flask import Blueprint, current_app, jsonify, request
 
-from dashboard.auth.core import Forbidden, authorize, write_audit
+from dashboard.auth.core import Forbidden, authorize
+from datasources.sql.audit import write_audit
 from datasources.ingest import registry
 from datasources.sql.repository import load_station
 

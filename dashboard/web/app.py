@@ -39,7 +39,7 @@ from dashboard.web.api import bp as api_bp
 from dashboard.web.api_city import bp as city_api_bp
 from dashboard.web.api_ops import bp as ops_api_bp
 from dashboard.web.api_registry import bp as registry_api_bp
-from dashboard.auth.core import init_auth
+from dashboard.auth.session import init_auth
 from dashboard.live.bridge import LiveBridge
 from dashboard.live.city_live import PipeEmitter
 from dashboard.web.context import AppContext, index_provider

@@ -26,7 +26,8 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dashboard.auth.core import Forbidden, audited, authorize, control_decision, write_audit
+from dashboard.auth.core import Forbidden, audited, authorize, control_decision
+from datasources.sql.audit import write_audit
 from dashboard.live.ops_bridge import ENGINEERS_CHANNEL
 from datasources.sql import alarm_store
 from datasources.sql import workorders as wo

@@ -5,9 +5,7 @@ One call, :func:`import_file`, does everything for one file:
 1. **Authorise**: ``role`` must be ``admin`` or ``duty_officer`` (:data:`ALLOWED_ROLES`), else
    :class:`PermissionError` — after an audit entry with result ``refused``. (The web layer authenticates the user and
    passes their name and role; this module trusts them.)
-2. **Read** the file (format from ``fmt`` or the file name: ``.csv``, ``.xlsx``, ``.geojson`` / ``.json``, ``.gpkg``,
-   ``.zip`` (a zipped Shapefile) — the last two read by :func:`geo.files.read_features`, reprojected from the CRS the
-   file declares; ``crs`` then names the datum of its degrees, e.g. GCJ-02). CSV:
+2. **Read** the file (format from ``fmt`` or the file name: ``.csv``, ``.xlsx``, ``.geojson`` / ``.json``). CSV:
    UTF-8 (with or without BOM) or GB 18030 (what Chinese Excel writes), header in the first line. XLSX: the first
    worksheet (or one named like the layer), header in its first non-empty row. GeoJSON: a FeatureCollection (or
    one Feature); properties are the fields, the geometry is the position (Point; LineString for pipelines).
@@ -54,17 +52,16 @@ import json
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from datasources.ingest.readers import (FEATURE_FORMATS, FORMATS, MAX_BYTES, MAX_GEOJSON_BYTES, MAX_ROWS, _detect_format, _FileError,
+from datasources.ingest.readers import (FORMATS, MAX_BYTES, MAX_GEOJSON_BYTES, MAX_ROWS, _detect_format, _FileError,
                                         _Table, open_source, open_table, read_table)
 from datasources.ingest.report import MAX_ERRORS, ImportIssue, ImportReport
 from datasources.ingest.specs import LAYERS, Field, LayerSpec
-from datasources.ingest.staging import (_Stage, audit_values, bulk_insert, existing_ids, insert_rows,
-                                        write_audit)
+from datasources.ingest.staging import _Stage, bulk_insert, existing_ids, insert_rows
+from datasources.sql.audit import audit_row, insert_audit, write_audit_row
 from datasources.ingest.validation import (MAX_LINE_VERTICES, _Issues, _map_columns, _parse_row, _positions)
-from datasources.sql.models import AuditEntry
 from geo.crs import normalize_crs
 
 __all__ = [
@@ -123,8 +120,7 @@ def import_file(engine: Engine, layer: "str | LayerSpec", source: bytes | str | 
         region_adcode: when given (a city, province or ``100000``), every position (for enterprises: the
             registered address; for pipelines: every vertex) must lie in it.
         filename: shown in reports and the audit target (default: the path's or file object's name).
-        fmt: ``csv`` | ``xlsx`` | ``geojson`` | ``gpkg`` | ``shp`` (a zipped Shapefile) (default: from the file
-            name).
+        fmt: ``csv`` | ``xlsx`` | ``geojson`` (default: from the file name).
     Returns:
         :class:`ImportReport` (``ok`` → written; else nothing written and ``errors`` say why).
     Raises:
@@ -138,7 +134,7 @@ def import_file(engine: Engine, layer: "str | LayerSpec", source: bytes | str | 
     filename = filename or _source_name(source, fmt)
     target = f"{layer}:{filename}"
     if role not in ALLOWED_ROLES:
-        write_audit(engine, audit_values(actor, role, target, "refused",
+        write_audit_row(engine, audit_row(actor, role, "import", target, "refused",
                                            {"reason": f"role {role!r} may not import", "allowed": ALLOWED_ROLES}))
         raise PermissionError(f"role {role!r} may not import data; allowed: {', '.join(ALLOWED_ROLES)}")
     report = ImportReport(layer=layer, filename=filename, region_adcode=region_adcode)
@@ -167,17 +163,13 @@ def import_file(engine: Engine, layer: "str | LayerSpec", source: bytes | str | 
         if not report.errors:
             try:
                 report.fmt = _detect_format(filename, fmt)
-                table = open_table(src.stream, src.size, report.fmt, layer, filename)
+                table = open_table(src.stream, src.size, report.fmt, layer)
             except _FileError as exc:
                 report.add(0, "format" if "format" in str(exc) else "", str(exc))
         if table is not None:
             try:
-                if spec.path is not None:  # a path of its own (stations: the registry's), auditing itself
-                    spec.path(engine, spec, table, report, idx, region,
-                              {"actor": actor, "role": role, "target": target, "detail": _detail(report)})
-                else:
-                    _stream_into(engine, spec, table, report, idx, region,
-                                 audit_values(actor, role, target, "ok", {}))
+                _stream_into(engine, spec, table, report, idx, region,
+                             audit_row(actor, role, "import", target, "ok", {}))
             finally:
                 table.close()
     finally:
@@ -185,8 +177,7 @@ def import_file(engine: Engine, layer: "str | LayerSpec", source: bytes | str | 
     if not report.ok:
         report.written = 0
         report.errors.sort(key=lambda e: (e.row, e.field))
-    if not report.ok and not report.audited:
-        write_audit(engine, audit_values(actor, role, target, "rejected", _detail(report)))
+        write_audit_row(engine, audit_row(actor, role, "import", target, "rejected", _detail(report)))
     return report
 
 
@@ -221,8 +212,8 @@ def _stream_into(engine: Engine, spec: LayerSpec, table: _Table, report: ImportR
                 return
             try:
                 report.written = stage.copy(conn)
-                conn.execute(insert(AuditEntry.__table__).values(**{**audit_ok, "detail": json.dumps(
-                    _detail(report), ensure_ascii=False, default=str)}))
+                insert_audit(conn, {**audit_ok, "detail": json.dumps(
+                    _detail(report), ensure_ascii=False, default=str)})
                 conn.commit()
             except Exception as exc:  # noqa: BLE001 — any failure while writing: rolled back, reported, audited
                 conn.rollback()
@@ -240,7 +231,7 @@ def _import_batch(conn, stage: _Stage, spec: LayerSpec, all_fields: list[Field],
     issues = _Issues(report)
     parsed = []
     for row_no, cells, geom in batch:
-        p = _parse_row(spec, all_fields, col_of, row_no, cells, geom, issues, report.fmt in FEATURE_FORMATS)
+        p = _parse_row(spec, all_fields, col_of, row_no, cells, geom, issues, report.fmt == "geojson")
         if p is not None:
             parsed.append((row_no, *p))
     # duplicates within the file (first occurrence wins, also across batches; later ones are errors)

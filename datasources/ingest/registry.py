@@ -62,14 +62,19 @@ import math
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, Iterable, Mapping
 
-from sqlalchemy import Engine, delete, insert, select, true
+from sqlalchemy import Engine, delete, select, true
 from sqlalchemy.orm import Session
 
-from datasources.sql.fleet_spec import DEVICE_KINDS, LIFECYCLES, STATION_KINDS, TRANSPORTS, DeviceSpec, StationSpec
-from datasources.sql.models import AuditEntry, Device, Station
+from datasources.sql.audit import audit_row, insert_audit
+from datasources.sql.fleet_spec import DeviceSpec, StationSpec
+# row validation (the pydantic row models StationRow / DeviceRow) is datasources.ingest.registry_rows
+from datasources.ingest.registry_rows import Issue, RegistryError, validate_device, validate_station  # noqa: F401
+from datasources.ingest.registry_rows import Issues as _Issues
+from datasources.ingest.registry_rows import blank as _blank
+from datasources.ingest.registry_rows import cell_text as _text
+from datasources.sql.models import Device, Station
 from datasources.sql.repository import load_fleet, load_station, write_station
 
 #: Redis pub/sub channel of registry changes (schema version :data:`SCHEMA_VERSION`)
@@ -487,10 +492,7 @@ def _check_fleet(session: Session, stations: list[StationSpec], issues: _Issues,
 
 
 def _audit(session: Session, actor: str, role: str, action: str, target: str, result: str, detail: Any) -> None:
-    session.execute(insert(AuditEntry.__table__).values(
-        ts=datetime.now(timezone.utc), actor=(actor or "anonymous")[:64], role=(role or "")[:32], action=action[:64],
-        target=(target or "")[:128], result=result[:32],
-        detail=json.dumps(detail, ensure_ascii=False, default=str) if not isinstance(detail, str) else detail))
+    insert_audit(session, audit_row(actor, role, action, target, result, detail))
 
 
 def _audit_rejected(engine: Engine, actor: str, role: str, action: str, target: str, issues: list[Issue]) -> None:

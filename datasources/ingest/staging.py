@@ -3,19 +3,15 @@
 
 :func:`bulk_insert` / :func:`insert_rows` write many rows in the caller's transaction (PostgreSQL ``COPY``, else
 ``executemany``); :class:`_Stage` holds the validated rows of an import in a ``TEMPORARY`` table until the whole file
-has passed; :func:`audit_values` / :func:`write_audit` make the one :class:`datasources.sql.models.AuditEntry` of an
-import.
+has passed. The import's one audit entry is written by :mod:`datasources.sql.audit`.
 """
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
-from sqlalchemy import Column, Engine, Integer, MetaData, Table, insert, select
+from sqlalchemy import Column, Integer, MetaData, Table, select
 
 from datasources.ingest.specs import LayerSpec
-from datasources.sql.models import AuditEntry
 
 #: rows per ``executemany`` call of :func:`bulk_insert` (the demo seeding's bulk path)
 BATCH_ROWS = 50_000
@@ -97,17 +93,6 @@ def insert_rows(conn, model, dicts: Sequence[Mapping[str, Any]]) -> int:
 
 
 # --------------------------------------------------------------------------- the import
-
-
-def audit_values(actor: str, role: str, target: str, result: str, detail: dict) -> dict:
-    return dict(ts=datetime.now(timezone.utc), actor=(actor or "anonymous")[:64], role=(role or "")[:32],
-                action="import", target=target[:128], result=result,
-                detail=json.dumps(detail, ensure_ascii=False, default=str))
-
-
-def write_audit(engine: Engine, values: dict) -> None:
-    with engine.begin() as conn:
-        conn.execute(insert(AuditEntry.__table__).values(**values))
 
 
 def existing_ids(conn, column, ids: Sequence[str]) -> set[str]:
