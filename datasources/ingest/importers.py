@@ -5,7 +5,9 @@ One call, :func:`import_file`, does everything for one file:
 1. **Authorise**: ``role`` must be ``admin`` or ``duty_officer`` (:data:`ALLOWED_ROLES`), else
    :class:`PermissionError` — after an audit entry with result ``refused``. (The web layer authenticates the user and
    passes their name and role; this module trusts them.)
-2. **Read** the file (format from ``fmt`` or the file name: ``.csv``, ``.xlsx``, ``.geojson`` / ``.json``). CSV:
+2. **Read** the file (format from ``fmt`` or the file name: ``.csv``, ``.xlsx``, ``.geojson`` / ``.json``, ``.gpkg``,
+   ``.zip`` (a zipped Shapefile) — the last two read by :func:`geo.files.read_features`, reprojected from the CRS the
+   file declares; ``crs`` then names the datum of its degrees, e.g. GCJ-02). CSV:
    UTF-8 (with or without BOM) or GB 18030 (what Chinese Excel writes), header in the first line. XLSX: the first
    worksheet (or one named like the layer), header in its first non-empty row. GeoJSON: a FeatureCollection (or
    one Feature); properties are the fields, the geometry is the position (Point; LineString for pipelines).
@@ -55,7 +57,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from datasources.ingest.readers import (FORMATS, MAX_BYTES, MAX_GEOJSON_BYTES, MAX_ROWS, _detect_format, _FileError,
+from datasources.ingest.readers import (FEATURE_FORMATS, FORMATS, MAX_BYTES, MAX_GEOJSON_BYTES, MAX_ROWS, _detect_format, _FileError,
                                         _Table, open_source, open_table, read_table)
 from datasources.ingest.report import MAX_ERRORS, ImportIssue, ImportReport
 from datasources.ingest.specs import LAYERS, Field, LayerSpec
@@ -120,7 +122,8 @@ def import_file(engine: Engine, layer: "str | LayerSpec", source: bytes | str | 
         region_adcode: when given (a city, province or ``100000``), every position (for enterprises: the
             registered address; for pipelines: every vertex) must lie in it.
         filename: shown in reports and the audit target (default: the path's or file object's name).
-        fmt: ``csv`` | ``xlsx`` | ``geojson`` (default: from the file name).
+        fmt: ``csv`` | ``xlsx`` | ``geojson`` | ``gpkg`` | ``shp`` (a zipped Shapefile) (default: from the file
+            name).
     Returns:
         :class:`ImportReport` (``ok`` → written; else nothing written and ``errors`` say why).
     Raises:
@@ -163,13 +166,17 @@ def import_file(engine: Engine, layer: "str | LayerSpec", source: bytes | str | 
         if not report.errors:
             try:
                 report.fmt = _detect_format(filename, fmt)
-                table = open_table(src.stream, src.size, report.fmt, layer)
+                table = open_table(src.stream, src.size, report.fmt, layer, filename)
             except _FileError as exc:
                 report.add(0, "format" if "format" in str(exc) else "", str(exc))
         if table is not None:
             try:
-                _stream_into(engine, spec, table, report, idx, region,
-                             audit_row(actor, role, "import", target, "ok", {}))
+                if spec.path is not None:  # a path of its own (stations: the registry's), auditing itself
+                    spec.path(engine, spec, table, report, idx, region,
+                              {"actor": actor, "role": role, "target": target, "detail": _detail(report)})
+                else:
+                    _stream_into(engine, spec, table, report, idx, region,
+                                 audit_row(actor, role, "import", target, "ok", {}))
             finally:
                 table.close()
     finally:
@@ -177,6 +184,7 @@ def import_file(engine: Engine, layer: "str | LayerSpec", source: bytes | str | 
     if not report.ok:
         report.written = 0
         report.errors.sort(key=lambda e: (e.row, e.field))
+    if not report.ok and not report.audited:
         write_audit_row(engine, audit_row(actor, role, "import", target, "rejected", _detail(report)))
     return report
 
@@ -231,7 +239,7 @@ def _import_batch(conn, stage: _Stage, spec: LayerSpec, all_fields: list[Field],
     issues = _Issues(report)
     parsed = []
     for row_no, cells, geom in batch:
-        p = _parse_row(spec, all_fields, col_of, row_no, cells, geom, issues, report.fmt == "geojson")
+        p = _parse_row(spec, all_fields, col_of, row_no, cells, geom, issues, report.fmt in FEATURE_FORMATS)
         if p is not None:
             parsed.append((row_no, *p))
     # duplicates within the file (first occurrence wins, also across batches; later ones are errors)
