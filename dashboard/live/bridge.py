@@ -1,6 +1,6 @@
 """Redis pub/sub → Socket.IO rooms: the live bridge of one web process.
 
-A background thread ``PSUBSCRIBE cc:readings:*``, parses each :class:`~datasources.bus.messages.StationReading` (malformed
+A background task (:class:`dashboard.live.fanout.BusFanout`) ``PSUBSCRIBE cc:readings:*``, parses each :class:`~datasources.bus.messages.StationReading` (malformed
 messages are logged and dropped), keeps only the newest reading per station, and when a burst of readings ends (the
 bus quiet for ``quiet_s``, 25 ms: a poll cycle arrives as one pipeline) — at the latest ``flush_interval_s`` (0.3 s)
 after the burst's first reading — emits:
@@ -29,7 +29,7 @@ and resynchronises every station from ``cc:summary`` (emitting only what changed
 clients only (``ignore_queue``): with a Socket.IO message queue every web process runs its own bridge.
 
 Feed heartbeat: every ``CC_FEED_HEARTBEAT_S`` (5 s) each page gets a ``feed`` event (:meth:`LiveBridge.feed_status`)
-from a thread of its own, so the page can show *stale* instead of *live* when its socket is up but the data is
+from a background task of its own, so the page can show *stale* instead of *live* when its socket is up but the data is
 frozen (Redis down, poller stopped, web process hung).
 """
 from __future__ import annotations
@@ -42,17 +42,15 @@ from typing import Any, Callable, Mapping
 
 from redis.exceptions import RedisError
 
-from dashboard.live.subscription import run_subscription
+from dashboard.live.fanout import BusFanout
 from datasources.workers.alarm_engine import STATION_ALARM_HASH
 from datasources.bus.messages import READINGS_PATTERN, SchemaError, StationReading, now_ms
 from layers.live import FleetAggregate, StationInfo, effective_state, from_the_future, read_summaries
 
 log = logging.getLogger(__name__)
 
-NAMESPACE = "/"
 
-
-class LiveBridge:
+class LiveBridge(BusFanout):
     """Fan live readings out to Socket.IO rooms.
 
     Args:
@@ -65,12 +63,14 @@ class LiveBridge:
         stale_after_s: a station without a summary newer than this is shown ``offline`` (0 disables).
     """
 
+    name = "cc-live-bridge"
+    log_name = "bridge"
+
     def __init__(self, socketio, redis_url: str,
                  station_index: Mapping[str, StationInfo] | Callable[[], Mapping[str, StationInfo]],
                  flush_interval_s: float = 0.3, stale_after_s: float = 30.0, sweep_interval_s: float = 2.0,
                  index_refresh_s: float = 10.0, quiet_s: float = 0.025) -> None:
-        self.socketio = socketio
-        self.redis_url = redis_url
+        super().__init__(socketio, redis_url)
         self._index_source = station_index
         self.flush_interval_s = flush_interval_s
         self.quiet_s = quiet_s
@@ -81,11 +81,7 @@ class LiveBridge:
         self._pending: dict[str, StationReading | dict] = {}
         self._summaries: dict[str, dict] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._index_loaded_at = 0.0
-        self.connected = False
-        self.reconnects = 0
         self.messages = 0
         self.dropped = 0
         self.future_dropped = 0  # readings stamped beyond layers.live.MAX_FUTURE_MS ahead of this clock
@@ -94,27 +90,13 @@ class LiveBridge:
         self.last_message_ms: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "LiveBridge":
-        if self._thread and self._thread.is_alive():
-            return self
-        self._stop.clear()
+    def _before_start(self) -> None:
         self._load_index()
-        self._thread = threading.Thread(target=self._run, name="cc-live-bridge", daemon=True)
-        self._thread.start()
-        if self.heartbeat_s > 0:  # its own thread: it keeps beating (bus: false) while the bridge waits for Redis
-            threading.Thread(target=self._heartbeat_loop, name="cc-feed-heartbeat", daemon=True).start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return bool(self._thread and self._thread.is_alive())
+        if self.heartbeat_s > 0:  # a task of its own: it keeps beating (bus: false) while the bridge waits for Redis
+            self.socketio.start_background_task(self._heartbeat_loop)
 
     def status(self) -> dict:
+        """``{running, redis_connected, reconnects, messages, dropped, last_message_ms}``."""
         return {"running": self.running, "redis_connected": self.connected, "reconnects": self.reconnects,
                 "messages": self.messages, "dropped": self.dropped, "last_message_ms": self.last_message_ms}
 
@@ -143,11 +125,15 @@ class LiveBridge:
         if callable(self._index_source) and time.monotonic() - self._index_loaded_at > self.index_refresh_s:
             self._load_index()
 
-    # ------------------------------------------------------------------ thread
-    def _run(self) -> None:
-        run_subscription(self, "bridge", self.redis_url, self._stop,
-                         subscribe=lambda pubsub: pubsub.psubscribe(READINGS_PATTERN),
-                         serve=lambda client, pubsub, _reconnected: (self._resync(client), self._loop(pubsub)))
+    # ------------------------------------------------------------------ subscription
+    def subscribe(self, pubsub) -> None:
+        """``PSUBSCRIBE cc:readings:*``."""
+        pubsub.psubscribe(READINGS_PATTERN)
+
+    def serve(self, client, pubsub, _reconnected: bool) -> None:
+        """Resynchronise from ``cc:summary`` (every (re)connect), then read and coalesce until stopped."""
+        self._resync(client)
+        self._loop(pubsub)
 
     def _loop(self, pubsub) -> None:
         """Read the bus and flush when a burst ends: a poll cycle arrives as one pipelined burst, so the bridge
@@ -228,21 +214,16 @@ class LiveBridge:
                 "newest_reading_ms": self.last_message_ms, "stale_after_s": self.stale_after_s or 30.0}
 
     def _heartbeat_loop(self) -> None:
+        threading.current_thread().name = "cc-feed-heartbeat"
         while not self._stop.wait(self.heartbeat_s):
             try:
-                self.socketio.emit("feed", self.feed_status(), namespace=NAMESPACE, ignore_queue=True)
+                self.emit("feed", self.feed_status())
             except Exception:  # noqa: BLE001 — a heartbeat must never kill its thread
                 log.exception("bridge: feed heartbeat failed")
 
     # ------------------------------------------------------------------ emitting
-    def _has_members(self, room: str) -> bool:
-        try:
-            return bool(self.socketio.server.manager.rooms.get(NAMESPACE, {}).get(room))
-        except AttributeError:
-            return False
-
     def _emit(self, event: str, payload: dict, room: str) -> None:
-        self.socketio.emit(event, payload, to=room, namespace=NAMESPACE, ignore_queue=True)
+        self.emit(event, payload, to=room)
 
     def _alarm_severities(self) -> dict[str, int]:
         """``{station_id: worst active alarm severity}`` from ``cc:station_alarm_severity`` (written by the alarm
@@ -294,11 +275,11 @@ class LiveBridge:
                         state_deltas.setdefault(room, {})[sid] = state
                 if totals_changed or state_changed:
                     kpi_rooms.update(info.rooms)
-                if isinstance(item, StationReading) and self._has_members(f"station:{sid}"):
+                if isinstance(item, StationReading) and self.has_members(f"station:{sid}"):
                     station_msgs.append((f"station:{sid}", _station_payload(item, state)))
-            kpis = {room: agg.kpis(room) for room in kpi_rooms if self._has_members(room)}
+            kpis = {room: agg.kpis(room) for room in kpi_rooms if self.has_members(room)}
         for room, states in state_deltas.items():
-            if self._has_members(room):
+            if self.has_members(room):
                 self._emit("station_states", {"scope": room, "states": states, "ts_ms": now, "full": False}, room)
         for room, payload in kpis.items():
             self._emit("kpis", payload, room)

@@ -1,4 +1,5 @@
-"""Live pipe pressures for the city rooms: a small background thread of the web process.
+"""Live pipe pressures for the city rooms: a small background task of the web process
+(:class:`dashboard.live.fanout.PeriodicFanout`).
 
 Every ``interval_s`` (default 2 s, ``CC_PIPE_EMIT_S``) it looks at the Socket.IO rooms ``city:<adcode>`` this
 process has members in, reads the pressure sensors of those cities' pipes from ``cc:latest:<sensor>``
@@ -20,50 +21,33 @@ with the layer's data (``/api/layers/pipelines`` or the city-layers callback) an
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dashboard.live.fanout import PeriodicFanout
 from datasources.bus.messages import now_ms
 from datasources.sql.city_models import Pipeline
 from layers.pipelines import alarmed_sensors, live_pressures, pressure_status
 
 log = logging.getLogger(__name__)
 
-NAMESPACE = "/"
 
+class PipeEmitter(PeriodicFanout):
+    """Emit ``pipe_states`` deltas to the occupied city rooms every ``interval_s`` seconds (see the module
+    docstring). ``ctx``: the app's :class:`dashboard.web.context.AppContext` (engine, redis, stale_after_s);
+    ``rows_ttl_s``: how long a city's pipe rows are cached, s."""
 
-class PipeEmitter:
-    """Emit ``pipe_states`` deltas to the occupied city rooms (see the module docstring)."""
+    name = "cc-pipe-emitter"
+    log_name = "pipe emitter"
 
     def __init__(self, socketio, ctx, interval_s: float = 2.0, rows_ttl_s: float = 60.0) -> None:
-        self.socketio = socketio
+        super().__init__(socketio, interval_s)
         self.ctx = ctx
-        self.interval_s = interval_s
         self.rows_ttl_s = rows_ttl_s
         self._rows: dict[str, tuple[float, list[tuple]]] = {}
         self._last: dict[str, dict[str, list]] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> "PipeEmitter":
-        self._thread = threading.Thread(target=self._run, name="cc-pipe-emitter", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _city_rooms(self) -> list[str]:
-        try:
-            rooms = self.socketio.server.manager.rooms.get(NAMESPACE, {})
-        except AttributeError:
-            return []
-        return [r for r, members in list(rooms.items()) if isinstance(r, str) and r.startswith("city:") and members]
 
     def _pipes(self, city: str) -> list[tuple]:
         hit = self._rows.get(city)
@@ -92,23 +76,15 @@ class PipeEmitter:
     def tick(self) -> int:
         """One pass over the occupied city rooms; returns the number of pipes emitted."""
         emitted = 0
-        rooms = self._city_rooms()
+        rooms = self.occupied_rooms("city:")
         for room in rooms:
             now = self.states(room.partition(":")[2])
             last = self._last.get(room, {})
             changed = {k: v for k, v in now.items() if last.get(k) != v}
             self._last[room] = now
             if changed:
-                self.socketio.emit("pipe_states", {"scope": room, "ts_ms": now_ms(), "pipes": changed}, to=room,
-                                   namespace=NAMESPACE, ignore_queue=True)
+                self.emit("pipe_states", {"scope": room, "ts_ms": now_ms(), "pipes": changed}, to=room)
                 emitted += len(changed)
         for room in [r for r in self._last if r not in rooms]:
             self._last.pop(room, None)
         return emitted
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.tick()
-            except Exception as exc:  # noqa: BLE001 — Redis/SQL hiccup: try again next tick
-                log.warning("pipe emitter: %s", exc)

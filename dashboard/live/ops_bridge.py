@@ -1,6 +1,6 @@
 """Redis → Socket.IO for operations: alarms, work orders and engineer positions reach the rooms that show them.
 
-A background thread of each web process subscribes to
+A background task of each web process (:class:`dashboard.live.fanout.BusFanout`) subscribes to
 
 =================  ==========================================================================================
 channel            message (JSON, ``v: 1``, epoch ms UTC)
@@ -34,18 +34,15 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from typing import Any, Callable, Mapping
 
-
-from dashboard.live.subscription import run_subscription
+from dashboard.live.fanout import BusFanout
 from datasources.bus.messages import ALARMS_CHANNEL, WORKORDERS_CHANNEL, now_ms
 from ops.vocab import alerting, order_flags
 
 log = logging.getLogger(__name__)
 
 ENGINEERS_CHANNEL = "cc:engineers"
-NAMESPACE = "/"
 FIELD_ROOM = "field"
 
 
@@ -53,7 +50,7 @@ def engineer_room(engineer_id: str) -> str:
     return f"engineer:{engineer_id}"
 
 
-class OpsBridge:
+class OpsBridge(BusFanout):
     """Fan ``cc:alarms`` / ``cc:workorders`` / ``cc:engineers`` out to Socket.IO rooms (see the module docstring).
 
     Args:
@@ -63,32 +60,18 @@ class OpsBridge:
             accepted), used to find a station's region rooms.
     """
 
+    name = "cc-ops-bridge"
+    log_name = "ops bridge"
+
     def __init__(self, socketio, redis_url: str, station_index: Callable[..., Mapping[str, Any]]):
-        self.socketio = socketio
-        self.redis_url = redis_url
+        super().__init__(socketio, redis_url)
         self._index = station_index
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.connected = False
         self.messages = 0
         self.dropped = 0
-        self.reconnects = 0
-
-    def start(self) -> "OpsBridge":
-        if self._thread and self._thread.is_alive():
-            return self
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="cc-ops-bridge", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout)
 
     def status(self) -> dict:
-        return {"running": bool(self._thread and self._thread.is_alive()), "redis_connected": self.connected,
+        """``{running, redis_connected, messages, dropped, reconnects}``."""
+        return {"running": self.running, "redis_connected": self.connected,
                 "messages": self.messages, "dropped": self.dropped, "reconnects": self.reconnects}
 
     # ------------------------------------------------------------------ rooms
@@ -159,18 +142,17 @@ class OpsBridge:
 
     def _emit(self, event: str, payload: dict, rooms: list[str]) -> None:
         if rooms:
-            self.socketio.emit(event, payload, to=rooms, namespace=NAMESPACE, ignore_queue=True)
+            self.emit(event, payload, to=rooms)
 
-    # ------------------------------------------------------------------ thread
-    def _run(self) -> None:
-        run_subscription(self, "ops bridge", self.redis_url, self._stop,
-                         subscribe=lambda pubsub: pubsub.subscribe(ALARMS_CHANNEL, WORKORDERS_CHANNEL,
-                                                                   ENGINEERS_CHANNEL),
-                         serve=self._serve)
+    # ------------------------------------------------------------------ subscription
+    def subscribe(self, pubsub) -> None:
+        """``SUBSCRIBE cc:alarms cc:workorders cc:engineers``."""
+        pubsub.subscribe(ALARMS_CHANNEL, WORKORDERS_CHANNEL, ENGINEERS_CHANNEL)
 
-    def _serve(self, _client, pubsub, reconnected: bool) -> None:
+    def serve(self, _client, pubsub, reconnected: bool) -> None:
+        """Route messages until stopped; after a reconnect tell every page to reload (``ops_resync``)."""
         if reconnected:  # events may have been missed: pages reload their snapshots
-            self.socketio.emit("ops_resync", {"ts_ms": now_ms()}, namespace=NAMESPACE, ignore_queue=True)
+            self.emit("ops_resync", {"ts_ms": now_ms()})
         while not self._stop.is_set():
             m = pubsub.get_message(timeout=0.5)
             if m is None or m.get("type") != "message":
