@@ -58,7 +58,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -82,22 +81,6 @@ REGISTRY_CHANNEL = "cc:registry"
 SCHEMA_VERSION = 1
 #: largest import file accepted, bytes
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
-#: most error lines kept in a report
-MAX_ISSUES = 500
-
-_STATION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$")
-_DEVICE_SUFFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-_HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.\-:]{0,126}[A-Za-z0-9])?$")  # host name, IPv4, IPv6
-_SERIAL_RE = re.compile(r"^(/dev/[A-Za-z0-9_./\-]+|COM[0-9]{1,3})$")
-_ADCODE_RE = re.compile(r"^[0-9]{6}$")
-#: the standard asynchronous serial series (EIA-232 / Modbus over serial line V1.02 §2.5.1: 9600 and 19200 required)
-BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
-PARITIES = ("N", "E", "O")
-#: Modbus FC 3 / 4: at most 125 registers per read (Modbus Application Protocol V1.1b3 §6.3)
-MAX_READ_REGISTERS = 125
-
-_KIND_LABELS = {"单机模块": "standalone_module", "智慧空压站": "smart_station", "集中空压站": "central_station"}
-_LIFECYCLE_LABELS = {"已建": "built", "在建": "under_construction", "空闲": "idle", "维护": "maintenance"}
 
 #: columns of the import file in template order
 STATION_COLUMNS = ("station_id", "station_name", "station_name_en", "station_kind", "lifecycle", "lon", "lat", "crs",
@@ -113,35 +96,6 @@ _DEVICE_ALIASES = {"device_kind": "kind"}
 
 
 # ------------------------------------------------------------------------------------------------ errors / report
-
-
-class Issue(NamedTuple):
-    """One problem: ``row`` (file row as the user sees it; 0 = not from a file / the whole file), ``field`` (column or
-    field name, may be ``""``), ``message`` (English, names the offending value)."""
-
-    row: int
-    field: str
-    message: str
-
-
-class RegistryError(ValueError):
-    """A change was refused; nothing was written.
-
-    Attributes:
-        issues: the problems (:class:`Issue`).
-        status: HTTP-like status: 400 invalid input, 404 unknown station / device, 409 conflict (id exists, address in
-            use, simulated station).
-    """
-
-    def __init__(self, issues: list[Issue], status: int = 400):
-        self.issues = list(issues)
-        self.status = status
-        super().__init__("; ".join(f"{'row ' + str(i.row) + ' ' if i.row else ''}{i.field + ': ' if i.field else ''}"
-                                   f"{i.message}" for i in self.issues[:10]))
-
-    def to_dict(self) -> dict:
-        """``{"error": str, "errors": [{"row", "field", "message"}]}`` for JSON answers."""
-        return {"error": str(self), "errors": [i._asdict() for i in self.issues]}
 
 
 @dataclass
@@ -174,12 +128,6 @@ class ImportResult:
                 "errors": [e._asdict() for e in self.errors]}
 
 
-class _Issues(list):
-    def add(self, row: int, fld: str, message: str) -> None:
-        if len(self) < MAX_ISSUES:
-            self.append(Issue(int(row or 0), fld, message))
-
-
 # ------------------------------------------------------------------------------------------------ helpers
 
 
@@ -206,242 +154,9 @@ def _region_index(region_index):
     return get_region_index()
 
 
-def _blank(v: Any) -> bool:
-    return v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and math.isnan(v))
-
-
-def _text(v: Any) -> str:
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    return str(v).strip()
-
-
-def _int(raw: Mapping, key: str, row: int, issues: _Issues, lo: int, hi: int, default: Any = None,
-         label: str | None = None) -> Any:
-    v = raw.get(key)
-    name = label or key
-    if _blank(v):
-        return default
-    try:
-        f = float(_text(v)) if not isinstance(v, (int, float)) else float(v)
-        if not f.is_integer():
-            raise ValueError
-        n = int(f)
-    except (TypeError, ValueError):
-        issues.add(row, name, f"{v!r} is not an integer")
-        return None
-    if not lo <= n <= hi:
-        issues.add(row, name, f"{n} is outside {lo}..{hi}")
-        return None
-    return n
-
-
-def _float(raw: Mapping, key: str, row: int, issues: _Issues, lo: float, hi: float, default: Any = None,
-           lo_open: bool = False, label: str | None = None) -> Any:
-    v = raw.get(key)
-    name = label or key
-    if _blank(v):
-        return default
-    try:
-        f = float(v) if isinstance(v, (int, float)) else float(_text(v).replace(",", ""))
-    except (TypeError, ValueError):
-        issues.add(row, name, f"{v!r} is not a number")
-        return None
-    if not math.isfinite(f) or f < lo or f > hi or (lo_open and f <= lo):
-        issues.add(row, name, f"{f:g} is outside {'(' if lo_open else '['}{lo:g}, {hi:g}]")
-        return None
-    return f
-
-
-def _choice(raw: Mapping, key: str, row: int, issues: _Issues, choices: Iterable[str],
-            labels: Mapping[str, str] | None = None, default: str | None = None, label: str | None = None) -> Any:
-    v = raw.get(key)
-    name = label or key
-    if _blank(v):
-        if default is None:
-            issues.add(row, name, "is required")
-        return default
-    s = _text(v)
-    s = (labels or {}).get(s, s)
-    choices = tuple(choices)
-    if s.lower() in choices:
-        return s.lower()
-    if s.upper() in choices:
-        return s.upper()
-    issues.add(row, name, f"{v!r} is not one of {', '.join(choices)}")
-    return None
-
-
 def _norm_host(host: str) -> str:
     h = host.strip().lower()
     return "127.0.0.1" if h in ("localhost", "::1", "0.0.0.0") else h
-
-
-# ------------------------------------------------------------------------------------------------ validation
-
-
-def validate_station(raw: Mapping[str, Any], *, row: int = 0, crs: str = "WGS84", region_index=None,
-                     issues: list | None = None) -> dict | None:
-    """Validate station fields.
-
-    Args:
-        raw: ``station_id, name, name_en, kind, lifecycle, lon, lat`` (in ``crs`` or ``raw["crs"]``),
-            ``province_adcode, city_adcode`` (optional: derived from the point), ``capacity_m3_min, partner``.
-        row: row number for the issues. region_index: a :class:`geo.regions.RegionIndex` (default the cached one).
-        issues: a list to append :class:`Issue` to (default: raise).
-    Returns:
-        the cleaned fields of a :class:`StationSpec` (WGS-84 lon/lat rounded to 7 decimals, ``simulated=False``, no
-        devices), or ``None`` when a field is invalid (issues appended).
-    Raises:
-        RegistryError: invalid and no ``issues`` list given.
-    """
-    own = issues is None
-    iss = _Issues()
-    sid = _text(raw.get("station_id", "")) if not _blank(raw.get("station_id")) else ""
-    if not sid:
-        iss.add(row, "station_id", "is required")
-    elif not _STATION_ID_RE.match(sid):
-        iss.add(row, "station_id", f"{sid!r}: 1–32 letters, digits, '_', '.' or '-', starting with a letter or digit")
-    name = _text(raw.get("name")) if not _blank(raw.get("name")) else ""
-    if not name:
-        iss.add(row, "station_name" if row else "name", "is required")
-    elif len(name) > 128:
-        iss.add(row, "station_name" if row else "name", "longer than 128 characters")
-    name_en = _text(raw.get("name_en")) if not _blank(raw.get("name_en")) else ""
-    if len(name_en) > 128:
-        iss.add(row, "station_name_en" if row else "name_en", "longer than 128 characters")
-    kind = _choice(raw, "kind", row, iss, STATION_KINDS, _KIND_LABELS, label="station_kind" if row else "kind")
-    lifecycle = _choice(raw, "lifecycle", row, iss, LIFECYCLES, _LIFECYCLE_LABELS)
-    lon = _float(raw, "lon", row, iss, -180, 180)
-    lat = _float(raw, "lat", row, iss, -90, 90)
-    if _blank(raw.get("lon")):
-        iss.add(row, "lon", "is required")
-    if _blank(raw.get("lat")):
-        iss.add(row, "lat", "is required")
-    src = _text(raw.get("crs")) if not _blank(raw.get("crs")) else crs
-    from geo.crs import normalize_crs, transform  # noqa: PLC0415
-
-    try:
-        src = normalize_crs(src)
-    except ValueError as exc:
-        iss.add(row, "crs", str(exc))
-        src = None
-    capacity = _float(raw, "capacity_m3_min", row, iss, 0, 100_000, default=0.0)
-    partner = _text(raw.get("partner")) if not _blank(raw.get("partner")) else ""
-    if len(partner) > 128:
-        iss.add(row, "partner", "longer than 128 characters")
-    prov_in = _text(raw.get("province_adcode")) if not _blank(raw.get("province_adcode")) else ""
-    city_in = _text(raw.get("city_adcode")) if not _blank(raw.get("city_adcode")) else ""
-    for key, code in (("province_adcode", prov_in), ("city_adcode", city_in)):
-        if code and not _ADCODE_RE.match(code):
-            iss.add(row, key, f"{code!r} is not a 6-digit adcode")
-    prov = city = None
-    if lon is not None and lat is not None and src is not None:
-        wlon, wlat = transform(lon, lat, src, "WGS84") if src != "WGS84" else (lon, lat)
-        lon, lat = round(wlon, 7), round(wlat, 7)
-        located = _region_index(region_index).locate(lon, lat)
-        if located is None:
-            iss.add(row, "lon", f"({lon:.6f}, {lat:.6f}) WGS-84 lies outside China's land boundaries — "
-                                "check lon/lat order and the crs column")
-        else:
-            prov, city = located
-            if prov_in and _ADCODE_RE.match(prov_in) and prov_in != prov:
-                iss.add(row, "province_adcode", f"the point lies in province {prov}, not {prov_in}")
-            if city_in and _ADCODE_RE.match(city_in) and city_in != city:
-                iss.add(row, "city_adcode", f"the point lies in city {city}, not {city_in}")
-    if issues is not None:
-        issues.extend(iss)
-    if iss:
-        if own:
-            raise RegistryError(list(iss))
-        return None
-    return dict(station_id=sid, name=name, name_en=name_en, kind=kind, lifecycle=lifecycle, lon=lon, lat=lat,
-                province_adcode=prov, city_adcode=city, capacity_m3_min=capacity or 0.0, partner=partner,
-                simulated=False)
-
-
-def validate_device(raw: Mapping[str, Any], station_id: str, profiles: Mapping[str, Any] | None = None, *,
-                    row: int = 0, issues: list | None = None) -> DeviceSpec | None:
-    """Validate one device of ``station_id``.
-
-    Args:
-        raw: the :class:`DeviceSpec` field names (``kind`` may be given as ``device_kind``); strings or numbers.
-        profiles: models → :class:`~datasources.modbus.profiles.DeviceProfile` (default :func:`current_profiles`).
-    Returns:
-        the :class:`DeviceSpec`, or ``None`` when invalid (issues appended).
-    Raises:
-        RegistryError: invalid and no ``issues`` list given.
-    """
-    own = issues is None
-    iss = _Issues()
-    profiles = current_profiles() if profiles is None else profiles
-    raw = {_DEVICE_ALIASES.get(k, k): v for k, v in raw.items()}
-    did = _text(raw.get("device_id")) if not _blank(raw.get("device_id")) else ""
-    prefix = f"{station_id}-"
-    if not did:
-        iss.add(row, "device_id", "is required")
-    elif not did.startswith(prefix) or not _DEVICE_SUFFIX_RE.match(did[len(prefix):] or "-") or len(did) > 48:
-        iss.add(row, "device_id", f"{did!r} must be '{prefix}<suffix>' (letters, digits, '_', '.', '-'; ≤ 48)")
-    kind_label = "device_kind" if row else "kind"
-    kind = _choice(raw, "kind", row, iss, DEVICE_KINDS, label=kind_label)
-    model = _text(raw.get("model")) if not _blank(raw.get("model")) else ""
-    if not model:
-        iss.add(row, "model", "is required")
-    elif model not in profiles:
-        iss.add(row, "model", f"no profile declares model {model!r} (known: {', '.join(sorted(profiles)) or 'none'})")
-    elif kind and getattr(profiles[model], "kind", kind) != kind:
-        iss.add(row, "model", f"profile {model!r} is a {profiles[model].kind}, not a {kind}")
-    transport = _choice(raw, "transport", row, iss, TRANSPORTS, default="tcp")
-    host = _text(raw.get("host")) if not _blank(raw.get("host")) else ""
-    port: Any = None
-    if transport == "rtu":
-        if not host:
-            iss.add(row, "host", "is required: the serial port (e.g. /dev/ttyUSB0)")
-        elif not _SERIAL_RE.match(host):
-            iss.add(row, "host", f"{host!r} is not a serial port path (/dev/… or COMn)")
-        port = _int(raw, "port", row, iss, 0, 0, default=0)
-    else:
-        if not host:
-            iss.add(row, "host", "is required")
-        elif not _HOST_RE.match(host):
-            iss.add(row, "host", f"{host!r} is not a host name or IP address")
-        port = _int(raw, "port", row, iss, 1, 65535)
-        if _blank(raw.get("port")):
-            iss.add(row, "port", "is required (1..65535; Modbus TCP uses 502)")
-    lo_unit = 0 if transport == "tcp" else 1
-    unit = _int(raw, "unit_id", row, iss, lo_unit, 247, default=1)
-    baud = _int(raw, "baudrate", row, iss, 1, 10_000_000, default=9600)
-    if baud is not None and baud not in BAUDRATES:
-        iss.add(row, "baudrate", f"{baud} is not one of {', '.join(map(str, BAUDRATES))}")
-        baud = None
-    parity = _choice(raw, "parity", row, iss, PARITIES, default="N")
-    stopbits = _int(raw, "stopbits", row, iss, 1, 2, default=1)
-    bytesize = _int(raw, "bytesize", row, iss, 7, 8, default=8)
-    flow = _float(raw, "rated_flow_m3_min", row, iss, 0, 10_000, default=0.0)
-    power = _float(raw, "rated_power_kw", row, iss, 0, 100_000, default=0.0)
-    sp = _float(raw, "specific_power_kw_per_m3_min", row, iss, 0, 100, default=0.0)
-    if kind == "compressor" and flow is not None and flow <= 0 and "rated_flow_m3_min" not in {i.field for i in iss}:
-        iss.add(row, "rated_flow_m3_min", "a compressor needs its rated flow (> 0 m³/min)")
-    if kind == "compressor" and not sp and flow and power:
-        sp = round(power / flow, 3)
-    over = dict(
-        timeout_s=_float(raw, "timeout_s", row, iss, 0, 60, lo_open=True),
-        retries=_int(raw, "retries", row, iss, 0, 10),
-        offline_after=_int(raw, "offline_after", row, iss, 1, 100),
-        poll_interval_s=_float(raw, "poll_interval_s", row, iss, 0.1, 3600),
-        max_gap=_int(raw, "max_gap", row, iss, 0, MAX_READ_REGISTERS),
-        max_registers_per_read=_int(raw, "max_registers_per_read", row, iss, 1, MAX_READ_REGISTERS),
-    )
-    if issues is not None:
-        issues.extend(iss)
-    if iss:
-        if own:
-            raise RegistryError(list(iss))
-        return None
-    return DeviceSpec(device_id=did, station_id=station_id, kind=kind, model=model, host=host, port=int(port),
-                      unit_id=int(unit), rated_flow_m3_min=flow or 0.0, rated_power_kw=power or 0.0,
-                      specific_power_kw_per_m3_min=sp or 0.0, transport=transport, baudrate=int(baud),
-                      parity=parity, stopbits=int(stopbits), bytesize=int(bytesize), **over)
 
 
 def _with_capacity(station: StationSpec) -> StationSpec:
