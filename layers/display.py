@@ -21,12 +21,12 @@ browser passes through :func:`bbox_from_display`. The JSON APIs for other progra
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from datasources.settings import get_settings
 from geo.crs import normalize_crs, transform_many
 
 DISPLAY_CRS_CHOICES = ("WGS84", "GCJ02")
@@ -49,12 +49,11 @@ def base_map() -> BaseMap:
         ValueError: ``CC_TILE_CRS`` is not WGS84 / GCJ02 (BD-09 tiles are not supported: Baidu uses its own
             projection, not Web Mercator).
     """
-    crs = normalize_crs(os.environ.get("CC_TILE_CRS") or "WGS84")
+    s = get_settings()
+    crs = normalize_crs(s.tile_crs)
     if crs not in DISPLAY_CRS_CHOICES:
         raise ValueError(f"CC_TILE_CRS={crs}: the display CRS must be one of {DISPLAY_CRS_CHOICES}")
-    return BaseMap(url=os.environ.get("CC_TILE_URL") or None, crs=crs,
-                   subdomains=os.environ.get("CC_TILE_SUBDOMAINS") or "1234",
-                   attribution=os.environ.get("CC_TILE_ATTRIB") or "")
+    return BaseMap(url=s.tile_url or None, crs=crs, subdomains=s.tile_subdomains, attribution=s.tile_attrib)
 
 
 def display_crs() -> str:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from datasources.bus.messages import SUMMARY_HASH, STATION_STATES
 from datasources.sql.fleet_spec import StationSpec
+from datasources.settings import get_settings
 from layers.base import Scope
 from ops.station_state import air_to_power_ratio_m3_per_kwh, fold_open_alarm
 
@@ -28,7 +28,7 @@ ONLINE_STATES = ("running", "idle", "alarm")
 #: with its host's clock; a host whose clock runs ahead (no NTP) or a stray publisher would otherwise make a station
 #: look fresh for ever (never stale, never offline) and pin the scope's data time in the future. Two minutes covers
 #: ordinary NTP drift between hosts. ``CC_MAX_CLOCK_SKEW_S`` overrides it.
-MAX_FUTURE_MS = int(float(os.environ.get("CC_MAX_CLOCK_SKEW_S", "120")) * 1000)
+MAX_FUTURE_MS = int(get_settings().max_clock_skew_s * 1000)
 
 
 def from_the_future(ts_ms: int | None, now_ms: int, max_future_ms: int = MAX_FUTURE_MS) -> bool:

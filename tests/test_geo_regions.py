@@ -37,7 +37,8 @@ def test_cached_load_is_fast(idx):
 
 
 def test_get_region_index_singleton(monkeypatch):
-    monkeypatch.setenv("CC_DATA_DIR", str(CACHE_DIR.parent))
+    monkeypatch.setattr(regions_mod, "_CACHE_DIR", regions_mod._CACHE_DIR)  # restored after the test
+    regions_mod.set_cache_dir(CACHE_DIR)  # the entry point passes <CC_DATA_DIR>/cache in
     monkeypatch.setattr(regions_mod, "_INDEX", None)
     first = get_region_index()
     assert get_region_index() is first

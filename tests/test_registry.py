@@ -407,7 +407,7 @@ def test_admin_page_lists_live_state_and_forms(web, redis_client):
 
 
 def test_run_seeding_respects_cc_simulator_and_real_sites(tmp_path, monkeypatch):
-    from dashboard.cli import main as cli
+    from dashboard.cli import commands_seed as cli
     from dashboard.auth.core import get_user
 
     monkeypatch.setattr(cli, "RUN_ENTERPRISES", 300)  # keep the demo city layers small here
@@ -435,7 +435,7 @@ def free_port_() -> int:
 def test_poller_watcher_reloads_on_notification_and_periodically(engine, redis_url, redis_client):
     import asyncio
 
-    from dashboard.cli.main import watch_registry
+    from dashboard.cli.commands_stack import watch_registry
     from datasources.modbus.poller import Poller
     from datasources.modbus.profiles import default_profiles
 

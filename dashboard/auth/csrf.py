@@ -19,12 +19,12 @@ officer.
 """
 from __future__ import annotations
 
-import os
-
 from flask import Flask, Response, g, jsonify, request, session
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf, validate_csrf
 from wtforms import ValidationError
+
+from datasources.settings import get_settings
 
 #: cookie that carries the token to the page's scripts (the name Dash's renderer reads)
 COOKIE = "_csrf_token"
@@ -54,7 +54,7 @@ def install_csrf(server: Flask) -> CSRFProtect:
     server.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     server.config.setdefault("WTF_CSRF_HEADERS", [HEADER, "X-CSRF-Token"])
     csrf.init_app(server)
-    secure = os.environ.get("CC_SECURE_COOKIES") == "1"
+    secure = get_settings().secure_cookies
 
     @server.after_request
     def _hand_out_token(resp: Response) -> Response:

@@ -23,9 +23,9 @@ upload cannot fill the web process's memory or disk.
 """
 from __future__ import annotations
 
-import os
-
 from flask import Flask, Response, jsonify, request
+
+from datasources.settings import get_settings
 
 DEFAULT_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
                "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: http: https:; "
@@ -36,7 +36,8 @@ DEFAULT_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-ev
 
 def install_security_headers(server: Flask) -> None:
     """Add the headers above to every response of ``server`` (headers a view set itself are kept)."""
-    csp = os.environ.get("CC_CSP", DEFAULT_CSP)
+    csp = get_settings().csp
+    csp = DEFAULT_CSP if csp is None else csp  # CC_CSP unset: the default; empty: no policy
     headers = {"X-Frame-Options": "SAMEORIGIN", "X-Content-Type-Options": "nosniff",
                "Referrer-Policy": "same-origin",
                "Permissions-Policy": "camera=(), microphone=(), geolocation=(self)"}
@@ -54,13 +55,10 @@ def install_proxy_fix(server: Flask, trusted: int | None = None) -> int:
     """Trust ``trusted`` reverse-proxy hops (default ``$CC_TRUSTED_PROXIES``, 0); returns the number installed.
 
     Raises:
-        ValueError: ``CC_TRUSTED_PROXIES`` is not a whole number ≥ 0.
+        datasources.settings.SettingsError: ``CC_TRUSTED_PROXIES`` is not a whole number ≥ 0.
     """
     if trusted is None:
-        raw = os.environ.get("CC_TRUSTED_PROXIES", "0").strip() or "0"
-        if not raw.isdigit():
-            raise ValueError(f"CC_TRUSTED_PROXIES must be a whole number of proxy hops, not {raw!r}")
-        trusted = int(raw)
+        trusted = get_settings().trusted_proxies
     if trusted > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix  # noqa: PLC0415
 

@@ -13,11 +13,11 @@ trusted (Werkzeug ``ProxyFix``) or every client shares the proxy's address.
 """
 from __future__ import annotations
 
-import os
-
 from flask import Flask, jsonify
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+
+from datasources.settings import get_settings
 
 DEFAULT_LOGIN_RATE = "10 per minute;60 per hour"
 
@@ -32,7 +32,7 @@ def install_rate_limits(server: Flask, redis_url: str | None) -> Limiter:
     Raises:
         KeyError: the login view is not installed yet.
     """
-    rate = os.environ.get("CC_LOGIN_RATE_LIMIT", DEFAULT_LOGIN_RATE)
+    rate = get_settings().login_rate_limit
     limiter = Limiter(get_remote_address, app=server, storage_uri=redis_url or "memory://",
                       strategy="moving-window", swallow_errors=True, headers_enabled=True,
                       key_prefix="cc")

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from datasources.settings import get_settings
+
 log = logging.getLogger("dashboard.cli.supervisor")
 
 #: defaults, seconds (environment overrides in :func:`timings_from_env`)
@@ -348,19 +350,11 @@ def timings_from_env() -> dict[str, float]:
     (10), all seconds.
 
     Raises:
-        ValueError: a variable is not a number (the message names it).
+        datasources.settings.SettingsError: a variable is not a number (the message names it).
     """
-    out = {}
-    for key, var, default in (("healthy_s", "CC_SUPERVISOR_HEALTHY_S", HEALTHY_S),
-                              ("backoff_initial_s", "CC_SUPERVISOR_BACKOFF_S", BACKOFF_INITIAL_S),
-                              ("backoff_max_s", "CC_SUPERVISOR_BACKOFF_MAX_S", BACKOFF_MAX_S),
-                              ("grace_s", "CC_SUPERVISOR_GRACE_S", GRACE_S)):
-        raw = os.environ.get(var, "").strip()
-        try:
-            out[key] = float(raw) if raw else default
-        except ValueError as exc:
-            raise ValueError(f"environment variable {var}={raw!r} is not a number") from exc
-    return out
+    s = get_settings()
+    return {"healthy_s": s.supervisor_healthy_s, "backoff_initial_s": s.supervisor_backoff_s,
+            "backoff_max_s": s.supervisor_backoff_max_s, "grace_s": s.supervisor_grace_s}
 
 
 def redis_child(port: int, workdir: Path, binary: str | None = None) -> ChildSpec:

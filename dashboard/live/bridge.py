@@ -35,7 +35,6 @@ frozen (Redis down, poller stopped, web process hung).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import Any, Callable, Mapping
@@ -45,6 +44,7 @@ from redis.exceptions import RedisError
 from dashboard.live.fanout import BusFanout
 from datasources.workers.alarm_engine import STATION_ALARM_HASH
 from datasources.bus.messages import READINGS_PATTERN, SchemaError, StationReading, now_ms
+from datasources.settings import get_settings
 from layers.live import FleetAggregate, StationInfo, effective_state, from_the_future, read_summaries
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class LiveBridge(BusFanout):
         self.messages = 0
         self.dropped = 0
         self.future_dropped = 0  # readings stamped beyond layers.live.MAX_FUTURE_MS ahead of this clock
-        self.heartbeat_s = float(os.environ.get("CC_FEED_HEARTBEAT_S", "5"))  # `feed` event to every page, s
+        self.heartbeat_s = get_settings().feed_heartbeat_s  # `feed` event to every page, s
         self.flushes = 0
         self.last_message_ms: int | None = None
 

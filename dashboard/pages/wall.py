@@ -50,7 +50,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import os
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -148,21 +147,22 @@ def parse_scenes(raw: str | None) -> tuple[str, ...]:
     return good or SCENES
 
 
-def wall_config(args: dict[str, str], env: dict[str, str] | None = None) -> WallConfig:
-    """The :class:`WallConfig` of a wall URL's query ``args`` (``{name: value}``), defaults from ``env``
-    (``os.environ``): ``CC_WALL_SCENES``, ``CC_WALL_DWELL_S``, ``CC_WALL_TOP_PROVINCES``."""
-    env = os.environ if env is None else env
+def wall_config(args: dict[str, str], settings: Settings | None = None) -> WallConfig:
+    """The :class:`WallConfig` of a wall URL's query ``args`` (``{name: value}``), defaults from ``settings``
+    (default :func:`datasources.settings.get_settings`): ``CC_WALL_SCENES``, ``CC_WALL_DWELL_S``,
+    ``CC_WALL_TOP_PROVINCES``."""
+    env = settings or get_settings()
     tile = (args.get("tile") or "").lower()
     if tile in ("left", "right"):
         screen, of = (1 if tile == "left" else 2), 2
     else:
         of = _int(args.get("of"), 1, 1, 2)
         screen = _int(args.get("screen"), 1, 1, of)
-    dwell_default = _float(env.get("CC_WALL_DWELL_S"), DEFAULT_DWELL_S, 2.0, 3600.0)
+    dwell_default = _float(env.wall_dwell_s, DEFAULT_DWELL_S, 2.0, 3600.0)
     return WallConfig(screen=screen, of=of,
-                      scenes=parse_scenes(args.get("scenes") or env.get("CC_WALL_SCENES") or DEFAULT_SCENES),
+                      scenes=parse_scenes(args.get("scenes") or env.wall_scenes or DEFAULT_SCENES),
                       dwell_s=_float(args.get("dwell"), dwell_default, 2.0, 3600.0),
-                      top_provinces=_int(env.get("CC_WALL_TOP_PROVINCES"), 3, 1, 10),
+                      top_provinces=_int(env.wall_top_provinces, 3, 1, 10),
                       lang=normalize_lang(args.get("lang")))
 
 
@@ -188,10 +188,11 @@ def is_wall_request() -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- token sign-in
-def wall_token(env: dict[str, str] | None = None) -> str | None:
-    """``$CC_WALL_TOKEN`` if set and at least :data:`MIN_TOKEN_LEN` characters, else ``None`` (token sign-in off;
-    a too-short token is refused with a logged error rather than accepted)."""
-    raw = ((os.environ if env is None else env).get("CC_WALL_TOKEN") or "").strip()
+def wall_token(settings: Settings | None = None) -> str | None:
+    """``$CC_WALL_TOKEN`` (from ``settings``, default :func:`datasources.settings.get_settings`) if set and at least
+    :data:`MIN_TOKEN_LEN` characters, else ``None`` (token sign-in off; a too-short token is refused with a logged
+    error rather than accepted)."""
+    raw = ((settings or get_settings()).wall_token or "").strip()
     if not raw:
         return None
     if len(raw) < MIN_TOKEN_LEN:

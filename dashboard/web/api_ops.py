@@ -32,7 +32,6 @@ Errors answer ``{"ok": false, "error": …}`` with 400 / 401 / 403 / 404 / 409; 
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 from flask import Blueprint, current_app, g, jsonify, request
@@ -40,14 +39,15 @@ from flask import Blueprint, current_app, g, jsonify, request
 from dashboard.auth.core import Forbidden
 from dashboard.web.operations import OpsError
 from dashboard.web.payloads import AlarmActionBody, Control, Dispatch, Position, Setpoint, parse
+from datasources.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("cc_ops_api", __name__)
 
 
-#: Dash callbacks slower than this are logged (seed 001 §6: a single operation answers within 1 s)
-SLOW_CALLBACK_S = float(os.environ.get("CC_SLOW_CALLBACK_S") or 1.0)
+# Dash callbacks slower than CC_SLOW_CALLBACK_S (default 1 s) are logged (seed 001 §6: a single operation answers
+# within 1 s)
 
 
 @bp.before_app_request
@@ -60,7 +60,7 @@ def _log_slow_callback(resp):
     t0 = getattr(g, "cc_t0", None)
     if t0 is not None and request.path.endswith("/_dash-update-component"):
         dt = time.perf_counter() - t0
-        if dt > SLOW_CALLBACK_S:
+        if dt > get_settings().slow_callback_s:
             body = request.get_json(silent=True) or {}
             log.warning("slow callback %.2f s: %s", dt, str(body.get("output", "?"))[:160])
     return resp

@@ -5,25 +5,13 @@ Usage::
     app, socketio = create_app()              # settings from the environment
     socketio.run(app.server, port=8050)        # or dashboard.web.server.serve(settings)
 
-Environment (beyond :mod:`datasources.settings`):
-
-===================  =========================================================================  ========
-variable             meaning                                                                    default
-===================  =========================================================================  ========
-``CC_SOCKETIO_MQ``   Socket.IO message queue URL (e.g. ``redis://…/1``) when several web         unset
-                     processes serve one site; room joins then work whichever process answers
-``CC_FLUSH_MS``      longest coalescing window of the live bridge, ms (a burst flushes sooner)   300
-``CC_STALE_S``       a station without a reading for this long is shown offline, s              30
-``CC_PIPE_EMIT_S``   period of the live pipe-pressure deltas to city rooms (city_live), s       2
-``CC_FEED_HEARTBEAT_S`` period of the ``feed`` heartbeat (live / stale indicator), s             5
-``CC_PING_INTERVAL_S`` Socket.IO ping interval / ``CC_PING_TIMEOUT_S`` its timeout, s            25 / 20
-``CC_TRUSTED_PROXIES`` reverse-proxy hops whose ``X-Forwarded-For`` is trusted                  0
-===================  =========================================================================  ========
+Configuration: :class:`datasources.settings.Settings` (``CC_SOCKETIO_MQ``, ``CC_FLUSH_MS``, ``CC_STALE_S``,
+``CC_PIPE_EMIT_S``, ``CC_FEED_HEARTBEAT_S``, ``CC_PING_INTERVAL_S`` / ``CC_PING_TIMEOUT_S``, ``CC_TRUSTED_PROXIES``
+…; the README's Configuration table).
 """
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 
@@ -68,14 +56,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ASSETS_DIR = ROOT / "assets"
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    try:
-        return float(raw) if raw else default
-    except ValueError as exc:
-        raise ValueError(f"environment variable {name}={raw!r} is not a number") from exc
-
-
 def create_app(settings: Settings | None = None, engine=None, redis_url: str | None = None, *,
                start_bridge: bool = True) -> tuple[dash.Dash, SocketIO]:
     """Build the web application.
@@ -103,15 +83,15 @@ def create_app(settings: Settings | None = None, engine=None, redis_url: str | N
     server.json.ensure_ascii = False
     server.json.sort_keys = False
 
-    mq = os.environ.get("CC_SOCKETIO_MQ") or None
+    mq = settings.socketio_mq or None
     # Engine.IO's own defaults (25 s / 20 s): a browser whose main thread or network stalls for a few seconds on a
     # loaded wall PC keeps its connection; frozen data is told by the feed heartbeat (dashboard.live.bridge), not by pings
     socketio = SocketIO(server, async_mode="threading", message_queue=mq, cors_allowed_origins=None,
-                        ping_interval=_env_float("CC_PING_INTERVAL_S", 25.0),
-                        ping_timeout=_env_float("CC_PING_TIMEOUT_S", 20.0), logger=False, engineio_logger=False)
+                        ping_interval=settings.ping_interval_s,
+                        ping_timeout=settings.ping_timeout_s, logger=False, engineio_logger=False)
 
     ctx = AppContext(settings=settings, engine=engine, redis_url=redis_url, redis=client, socketio=socketio,
-                     stale_after_s=_env_float("CC_STALE_S", 30.0), embedded_redis=embedded)
+                     stale_after_s=settings.stale_s, embedded_redis=embedded)
     server.extensions["cc"] = ctx
     init_auth(server, engine, data_dir=settings.data_dir)  # logins, roles, audit: before Dash (issue 4)
     install_csrf(server)  # a token on every state-changing request (Dash sends it from the _csrf_token cookie)
@@ -154,8 +134,8 @@ def create_app(settings: Settings | None = None, engine=None, redis_url: str | N
 
     if start_bridge:
         ctx.bridge = LiveBridge(socketio, redis_url, index_provider(ctx),
-                                flush_interval_s=_env_float("CC_FLUSH_MS", 300.0) / 1000.0,
+                                flush_interval_s=settings.flush_ms / 1000.0,
                                 stale_after_s=ctx.stale_after_s).start()
         ctx.ops_bridge = OpsBridge(socketio, redis_url, ctx.station_index).start()
-        ctx.pipe_emitter = PipeEmitter(socketio, ctx, interval_s=_env_float("CC_PIPE_EMIT_S", 2.0)).start()
+        ctx.pipe_emitter = PipeEmitter(socketio, ctx, interval_s=settings.pipe_emit_s).start()
     return app, socketio

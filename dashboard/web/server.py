@@ -7,7 +7,6 @@ WebSocket transport.
 from __future__ import annotations
 
 import logging
-import os
 
 from datasources.sql.db import make_engine, migrate
 from datasources.settings import Settings, load_settings
@@ -26,17 +25,19 @@ def serve(settings: Settings | None = None, *, host: str | None = None, port: in
         migrate_db: bring the schema to the newest Alembic revision first (idempotent).
     """
     from dashboard.web.app import create_app  # noqa: PLC0415
+    from geo.regions import set_cache_dir  # noqa: PLC0415
 
     settings = settings or load_settings()
+    set_cache_dir(settings.data_dir / "cache")  # the region index's disk cache: <CC_DATA_DIR>/cache
     if migrate_db:
         migrate(settings.database_url)
     engine = make_engine(settings.database_url)
     app, socketio = create_app(settings, engine=engine)
-    if os.environ.get("CC_SNAPSHOT_SCHEDULE", "1") != "0":  # last week's report every Monday from 06:00 (Shanghai)
+    if settings.snapshot_schedule:  # CC_SNAPSHOT_SCHEDULE: last week's report every Monday from 06:00 (Shanghai)
         from dashboard.pages.snapshot import start_snapshot_scheduler  # noqa: PLC0415
 
         start_snapshot_scheduler(settings, engine=engine, redis_client=app.server.extensions["cc"].redis)
-    host = host or os.environ.get("CC_HOST") or "127.0.0.1"
+    host = host or settings.host  # CC_HOST
     port = port or settings.port
     log.info("command center on http://%s:%d/", host, port)
     socketio.run(app.server, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False,

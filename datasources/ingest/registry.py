@@ -134,13 +134,12 @@ class ImportResult:
 def current_profiles() -> dict:
     """Device profiles keyed by model: the folder ``CC_PROFILES_DIR`` when set, loaded leniently (invalid files are
     skipped and logged), else the packaged ones (:func:`datasources.modbus.profiles.default_profiles`)."""
-    import os  # noqa: PLC0415
-
     from datasources.modbus import profiles as prof  # noqa: PLC0415
+    from datasources.settings import get_settings  # noqa: PLC0415
 
     lenient = getattr(prof, "load_profiles_lenient", None)
     folder_of = getattr(prof, "profiles_dir", None)
-    if os.environ.get("CC_PROFILES_DIR", "").strip() and lenient and folder_of:
+    if get_settings().profiles_dir is not None and lenient and folder_of:
         profiles, _errors = lenient(folder_of())
         return profiles
     return prof.default_profiles()

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -54,6 +53,7 @@ from datasources.sql.models import Device
 from datasources.sql.repository import device_spec
 from datasources.modbus.codec import DecodeError, decode, encode
 from datasources.modbus.profiles import DeviceProfile, RegisterSpec, default_profiles
+from datasources.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -395,7 +395,7 @@ class DirectLink(_Link):
 
 def make_link(redis_client=None) -> _Link:
     """:class:`DirectLink` when env ``CC_CONTROL_DIRECT=1`` (bench without a poller), else :class:`PollerLink`."""
-    if os.environ.get(DIRECT_ENV) == "1":
+    if get_settings().control_direct:
         return DirectLink()
     return PollerLink(redis_client)
 

@@ -44,7 +44,6 @@ The folder is ``$CC_PROFILES_DIR`` when set, else the packaged ``datasources/mod
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -54,6 +53,7 @@ from typing import Annotated, Any, Literal, Optional
 import yaml
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from datasources.settings import get_settings
 from ops.schema import FieldError, StrictModel, validate
 
 log = logging.getLogger(__name__)
@@ -338,8 +338,7 @@ def load_profiles_lenient(directory: str | Path | None = None) -> tuple[dict[str
 
 def profiles_dir() -> Path:
     """The profiles folder: ``$CC_PROFILES_DIR`` when set and not empty, else the packaged ``datasources/modbus/profiles``."""
-    env = os.environ.get(PROFILES_DIR_ENV, "").strip()
-    return Path(env) if env else PROFILE_DIR
+    return get_settings().profiles_dir or PROFILE_DIR
 
 
 @lru_cache(maxsize=1)

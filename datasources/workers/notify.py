@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 import urllib.error
@@ -31,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from datasources.sql.alarm_models import Notification, WorkOrderEvent
 from datasources.bus.messages import now_ms
+from datasources.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -208,15 +208,10 @@ def notifier_from_env(db: Engine | None = None) -> WebhookNotifier | None:
     / ``CC_NOTIFY_STYLE``, or ``None`` when no URL is configured.
 
     Raises:
-        ValueError: a variable does not parse (the message names it).
+        datasources.settings.SettingsError: a variable does not parse (the message names it).
     """
-    url = os.environ.get("CC_NOTIFY_WEBHOOK_URL", "").strip()
+    s = get_settings()
+    url = (s.notify_webhook_url or "").strip()
     if not url:
         return None
-    try:
-        timeout = float(os.environ.get("CC_NOTIFY_TIMEOUT_S") or 3.0)
-        retries = int(os.environ.get("CC_NOTIFY_RETRIES") or 2)
-    except ValueError as exc:
-        raise ValueError(f"CC_NOTIFY_TIMEOUT_S / CC_NOTIFY_RETRIES: {exc}") from exc
-    return WebhookNotifier(url, db=db, timeout_s=timeout, retries=retries,
-                           style=os.environ.get("CC_NOTIFY_STYLE") or "wecom")
+    return WebhookNotifier(url, db=db, timeout_s=s.notify_timeout_s, retries=s.notify_retries, style=s.notify_style)
