@@ -41,7 +41,7 @@ from dashboard.pages.snapshot import snapshot_blueprint
 from dashboard.pages.wall import install_wall, register as register_wall
 from dashboard.web.operations import init_ops
 from dashboard.live.ops_bridge import OpsBridge
-from datasources.sim.cameras import cameras_blueprint
+from dashboard.web.cameras import cameras_blueprint
 from datasources.sql.db import make_engine
 from datasources.bus.redis_server import ensure_redis
 from datasources.settings import Settings, load_settings
