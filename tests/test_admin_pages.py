@@ -83,7 +83,9 @@ def test_catalog_has_both_languages_and_pages_switch():
 def test_every_literal_key_of_the_pages_exists():
     from i18n import has
 
-    src = (ROOT / "dashboard/admin/users.py").read_text()
+    src = "".join(p.read_text(encoding="utf-8") for p in [
+        ROOT / "dashboard/admin/users.py",
+        *(ROOT / "dashboard/templates/admin").glob("*.html")])  # and the admin pages' templates
     used = {k for k in re.findall(r"""\b(?:t|tr)\(\s*["']([a-z_]+\.[a-z0-9_.]+)["']""", src) if not k.endswith(".")}
     assert len(used) > 60
     assert not sorted(k for k in used if not has(k))

@@ -17,8 +17,9 @@ Routes: ``GET /admin/devices``, ``GET /admin/devices/live.json``, ``GET /admin/d
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify, render_template_string, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from dashboard.web.api_registry import READ_ROLES, WRITE_ACTION, run_import
 from dashboard.auth.core import Forbidden, authorize, can
@@ -29,7 +30,10 @@ from datasources.bus.messages import latest_key, parse_latest
 from datasources.sql.fleet_spec import DEVICE_KINDS, LIFECYCLES, STATION_KINDS, TRANSPORTS
 from i18n import t
 
-bp = Blueprint("cc_admin", __name__)
+#: the page's Jinja templates: ``dashboard/templates/admin/devices.html`` (and ``devices_forbidden.html``)
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+
+bp = Blueprint("cc_admin", __name__, template_folder=str(TEMPLATES))
 
 #: seconds between the page's refreshes of the live device state
 LIVE_REFRESH_S = 2.0
@@ -37,151 +41,6 @@ LIVE_REFRESH_S = 2.0
 STALE_AFTER_S = 15.0
 #: values shown per device
 MAX_VALUES = 4
-
-_PAGE = """<!doctype html>
-<html lang="{{ 'en' if lang == 'en' else 'zh-CN' }}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ tr('admin.title') }} · {{ tr('app.title') }}</title>
-<link rel="stylesheet" href="/assets/cc_theme.css">
-<style>
-html, body { overflow: auto; height: auto; min-height: 100%; }
-.cc-adm { max-width: 120rem; margin: 0 auto; padding: 1.4rem 2rem 4rem; font-size: 1.15rem; }
-.cc-adm-head { display: flex; align-items: center; gap: 1.2rem; padding-bottom: 1rem;
-  border-bottom: 1px solid var(--line-2); }
-.cc-adm-head h1 { margin: 0; font-size: 2rem; letter-spacing: .12em; color: var(--accent); }
-.cc-adm-head .sub { color: var(--muted); }
-.cc-adm-head .flex { flex: 1; }
-.cc-adm a { color: var(--accent); text-decoration: none; }
-.cc-adm-grid { display: grid; grid-template-columns: 1fr 30rem; gap: 1.4rem; margin-top: 1.2rem; }
-.cc-adm-card { background: var(--panel); border: 1px solid var(--line); border-radius: .4rem; padding: 1rem 1.2rem;
-  box-shadow: inset 0 0 2rem rgba(43, 211, 255, .04); margin-bottom: 1.2rem; }
-.cc-adm-card h2 { margin: 0 0 .8rem; font-size: 1.25rem; letter-spacing: .1em; color: var(--text);
-  border-left: .25rem solid var(--accent); padding-left: .6rem; }
-table.cc-adm-t { width: 100%; border-collapse: collapse; }
-.cc-adm-t th { text-align: left; color: var(--muted); font-weight: normal; padding: .35rem .5rem;
-  border-bottom: 1px solid var(--line-2); }
-.cc-adm-t td { padding: .35rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
-.cc-adm-t tr.st td { background: var(--panel-2); font-weight: bold; }
-.cc-adm-t .num { font-family: var(--num-font); }
-.tag { display: inline-block; padding: 0 .45rem; border-radius: .2rem; font-size: .9rem; border: 1px solid var(--line-2); }
-.tag.sim { color: var(--not_built); border-color: var(--not_built); }
-.tag.real { color: var(--running); border-color: var(--running); }
-.dot { display: inline-block; width: .7rem; height: .7rem; border-radius: 50%; background: var(--offline);
-  margin-right: .35rem; }
-.live-online .dot { background: var(--running); box-shadow: 0 0 .4rem var(--running); }
-.live-offline .dot { background: var(--alarm); }
-.live-stale .dot { background: var(--not_built); }
-.err { color: var(--alarm); font-size: .95rem; }
-.muted { color: var(--muted); }
-form.cc-adm-f label { display: block; color: var(--muted); margin: .45rem 0 .15rem; font-size: 1rem; }
-form.cc-adm-f input, form.cc-adm-f select { width: 100%; box-sizing: border-box; background: var(--bg-2);
-  color: var(--text); border: 1px solid var(--line-2); border-radius: .25rem; padding: .4rem .5rem; font: inherit; }
-form.cc-adm-f .two { display: grid; grid-template-columns: 1fr 1fr; gap: 0 .7rem; }
-button.cc-adm-b { margin-top: .8rem; background: linear-gradient(180deg, var(--accent-2), #087aa6); color: #fff;
-  border: 0; border-radius: .25rem; padding: .45rem 1.2rem; cursor: pointer; font: inherit; }
-button.cc-adm-x { background: transparent; border: 1px solid var(--alarm); color: var(--alarm); border-radius: .2rem;
-  cursor: pointer; font: inherit; font-size: .9rem; padding: .05rem .5rem; }
-.msg { padding: .7rem 1rem; border-radius: .3rem; margin-top: 1rem; }
-.msg.ok { border: 1px solid var(--running); color: var(--running); }
-.msg.bad { border: 1px solid var(--alarm); }
-.msg.bad table td { color: var(--text); }
-</style></head>
-<body><div class="cc-adm" id="cc-admin" data-lang="{{ lang }}">
-<header class="cc-adm-head">
-  <h1 id="adm-title">{{ tr('admin.title') }}</h1><span class="sub">{{ tr('admin.subtitle') }}</span>
-  <span class="flex"></span>
-  <span class="muted" id="adm-user">{{ user.display_name or user.username }}</span>
-  <a href="?lang={{ other }}{{ '&sim=1' if sim else '' }}" id="adm-lang">{{ tr('admin.lang_switch') }}</a>
-  <a href="/">{{ tr('admin.back') }}</a>
-</header>
-{% if message %}<div class="msg ok" id="adm-ok">{{ message }}</div>{% endif %}
-{% if errors %}<div class="msg bad" id="adm-errors"><b class="err">{{ tr('admin.errors') }}</b>
-<table class="cc-adm-t"><tr><th>{{ tr('admin.row') }}</th><th>{{ tr('admin.field') }}</th><th>{{ tr('admin.reason') }}</th></tr>
-{% for e in errors %}<tr class="adm-error"><td class="num">{{ e.row or '—' }}</td><td>{{ e.field }}</td><td>{{ e.message }}</td></tr>{% endfor %}
-</table></div>{% endif %}
-<div class="cc-adm-grid"><main>
-<section class="cc-adm-card"><h2>{{ tr('admin.stations') }} <span class="muted">{{ tr('admin.count', stations=stations|length, devices=n_devices) }}</span>
-  <a style="float:right;font-size:1rem" href="?lang={{ lang }}{{ '' if sim else '&sim=1' }}">{{ tr('admin.hide_sim') if sim else tr('admin.show_sim') }}</a></h2>
-{% if not writable %}<p class="muted" id="adm-readonly">{{ tr('admin.read_only') }}</p>{% endif %}
-{% if not stations %}<p class="muted" id="adm-empty">{{ tr('admin.empty') }}</p>{% else %}
-<table class="cc-adm-t" id="adm-stations">
-<tr><th>{{ tr('admin.station') }} / {{ tr('admin.device') }}</th><th>{{ tr('admin.kind') }}</th><th>{{ tr('admin.model') }}</th>
-<th>{{ tr('admin.endpoint') }}</th><th>{{ tr('admin.state') }}</th><th>{{ tr('admin.age') }}</th><th>{{ tr('admin.values') }}</th><th></th></tr>
-{% for st in stations %}
-<tr class="st" data-station="{{ st.station_id }}"><td>{{ st.station_id }} · {{ st.name_en if lang == 'en' and st.name_en else st.name }}
-  <span class="tag {{ 'sim' if st.simulated else 'real' }}">{{ tr('admin.simulated') if st.simulated else tr('admin.real') }}</span></td>
-<td>{{ tr('admin.kind.' ~ st.kind) }}</td><td>{{ tr('admin.lc.' ~ st.lifecycle) }}</td>
-<td class="num">{{ '%.5f, %.5f'|format(st.lon, st.lat) }} · {{ st.city_adcode }}</td><td colspan="3"></td>
-<td>{% if writable and not st.simulated %}<form method="post" action="/admin/devices/remove?lang={{ lang }}" onsubmit='return confirm({{ tr("admin.confirm_remove")|tojson }})'><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-<input type="hidden" name="station_id" value="{{ st.station_id }}"><button class="cc-adm-x" type="submit">{{ tr('admin.remove_station') }}</button></form>{% endif %}</td></tr>
-{% for d in st.devices %}{% set lv = live.get(d.device_id, {}) %}
-<tr class="dev" data-device="{{ d.device_id }}"><td>&nbsp;&nbsp;{{ d.device_id }}</td><td>{{ tr('admin.dk.' ~ d.kind) }}</td><td>{{ d.model }}</td>
-<td class="num">{{ d.transport }} {{ d.host }}{% if d.transport != 'rtu' %}:{{ d.port }}{% endif %} #{{ d.unit_id }}</td>
-<td class="live live-{{ lv.state or 'none' }}" data-live="{{ d.device_id }}"><span class="dot"></span><span class="lv-text">{{ lv.label or tr('admin.no_data') }}</span>
-  <div class="err lv-error">{{ lv.error or '' }}</div></td>
-<td class="num lv-age">{{ lv.age or '—' }}</td><td class="num lv-values">{{ lv.readings or "" }}</td>
-<td>{% if writable and not st.simulated %}<form method="post" action="/admin/devices/remove?lang={{ lang }}" onsubmit='return confirm({{ tr("admin.confirm_remove")|tojson }})'><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-<input type="hidden" name="device_id" value="{{ d.device_id }}"><button class="cc-adm-x" type="submit">{{ tr('admin.remove') }}</button></form>{% endif %}</td></tr>
-{% endfor %}{% endfor %}</table>{% endif %}
-</section></main>
-<aside>{% if writable %}
-<section class="cc-adm-card"><h2>{{ tr('admin.import') }}</h2><p class="muted">{{ tr('admin.import_hint') }}</p>
-<p><a href="/admin/devices/template.csv">{{ tr('admin.template') }}</a></p>
-<form class="cc-adm-f" id="adm-import" method="post" action="/admin/devices/import?lang={{ lang }}" enctype="multipart/form-data"><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-<input type="file" name="file" accept=".csv,.xlsx" required>
-<label><input type="checkbox" name="dry_run" value="1" style="width:auto"> {{ tr('admin.dry_run') }}</label>
-<label>{{ tr('admin.crs') }}</label><select name="crs">{% for c in crs_names %}<option>{{ c }}</option>{% endfor %}</select>
-<button class="cc-adm-b" type="submit">{{ tr('admin.upload') }}</button></form></section>
-<section class="cc-adm-card"><h2>{{ tr('admin.add_station') }}</h2>
-<form class="cc-adm-f" id="adm-add-station" method="post" action="/admin/devices/station?lang={{ lang }}"><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-<div class="two"><div><label>{{ tr('admin.f.station_id') }}</label><input name="station_id" required></div>
-<div><label>{{ tr('admin.f.name') }}</label><input name="name" required></div></div>
-<label>{{ tr('admin.f.name_en') }}</label><input name="name_en">
-<div class="two"><div><label>{{ tr('admin.kind') }}</label><select name="kind">{% for k in station_kinds %}<option value="{{ k }}">{{ tr('admin.kind.' ~ k) }}</option>{% endfor %}</select></div>
-<div><label>{{ tr('admin.lifecycle') }}</label><select name="lifecycle">{% for k in lifecycles %}<option value="{{ k }}">{{ tr('admin.lc.' ~ k) }}</option>{% endfor %}</select></div></div>
-<div class="two"><div><label>{{ tr('admin.f.lon') }}</label><input name="lon" required></div>
-<div><label>{{ tr('admin.f.lat') }}</label><input name="lat" required></div></div>
-<div class="two"><div><label>{{ tr('admin.crs') }}</label><select name="crs">{% for c in crs_names %}<option>{{ c }}</option>{% endfor %}</select></div>
-<div><label>{{ tr('admin.f.capacity') }}</label><input name="capacity_m3_min"></div></div>
-<label>{{ tr('admin.f.partner') }}</label><input name="partner">
-<button class="cc-adm-b" type="submit">{{ tr('admin.submit') }}</button></form></section>
-<section class="cc-adm-card"><h2>{{ tr('admin.add_device') }}</h2>
-<form class="cc-adm-f" id="adm-add-device" method="post" action="/admin/devices/device?lang={{ lang }}"><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-<div class="two"><div><label>{{ tr('admin.station') }}</label><select name="station_id">{% for st in stations if not st.simulated %}<option>{{ st.station_id }}</option>{% endfor %}</select></div>
-<div><label>{{ tr('admin.f.device_id') }}</label><input name="device_id" required></div></div>
-<div class="two"><div><label>{{ tr('admin.f.device_kind') }}</label><select name="kind">{% for k in device_kinds %}<option value="{{ k }}">{{ tr('admin.dk.' ~ k) }}</option>{% endfor %}</select></div>
-<div><label>{{ tr('admin.model') }}</label><select name="model">{% for m in models %}<option>{{ m }}</option>{% endfor %}</select></div></div>
-<div class="two"><div><label>{{ tr('admin.f.transport') }}</label><select name="transport">{% for k in transports %}<option>{{ k }}</option>{% endfor %}</select></div>
-<div><label>{{ tr('admin.f.host') }}</label><input name="host" required></div></div>
-<div class="two"><div><label>{{ tr('admin.f.port') }}</label><input name="port" value="502"></div>
-<div><label>{{ tr('admin.f.unit_id') }}</label><input name="unit_id" value="1"></div></div>
-<div class="two"><div><label>{{ tr('admin.f.rated_flow') }}</label><input name="rated_flow_m3_min"></div>
-<div><label>{{ tr('admin.f.rated_power') }}</label><input name="rated_power_kw"></div></div>
-<label>{{ tr('admin.f.timeout_s') }}</label><input name="timeout_s">
-<button class="cc-adm-b" type="submit">{{ tr('admin.submit') }}</button></form></section>
-{% endif %}</aside></div></div>
-<script>
-(function () {
-  var url = "/admin/devices/live.json?lang={{ lang }}{{ '&sim=1' if sim else '' }}";
-  function paint(states) {
-    document.querySelectorAll("td[data-live]").forEach(function (td) {
-      var s = states[td.dataset.live] || {};
-      td.className = "live live-" + (s.state || "none");
-      td.querySelector(".lv-text").textContent = s.label || {{ tr('admin.no_data')|tojson }};
-      td.querySelector(".lv-error").textContent = s.error || "";
-      var row = td.parentElement;
-      row.querySelector(".lv-age").textContent = s.age || "—";
-      row.querySelector(".lv-values").textContent = s.readings || "";
-    });
-  }
-  function tick() {
-    fetch(url, {credentials: "same-origin"}).then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (j) { if (j) paint(j.devices); }).catch(function () {})
-      .finally(function () { setTimeout(tick, {{ refresh_ms }}); });
-  }
-  setTimeout(tick, {{ refresh_ms }});
-})();
-</script></body></html>"""
 
 
 def _ctx():
@@ -257,8 +116,8 @@ def _page(lang: str, user, *, message: str = "", errors: list | None = None, sta
     models = {d.device_id: d.model for s in stations for d in s.devices}
     from geo.crs import CRS_NAMES  # noqa: PLC0415
 
-    body = render_template_string(
-        _PAGE, lang=lang, other="en" if lang == "zh" else "zh", tr=lambda k, **kw: t(k, lang, **kw), user=user,
+    body = render_template(
+        "admin/devices.html", lang=lang, other="en" if lang == "zh" else "zh", tr=lambda k, **kw: t(k, lang, **kw), user=user,
         stations=stations, n_devices=len(ids), live=live_states(ctx.redis, ids, lang, models=models), sim=sim,
         writable=can(user, WRITE_ACTION), message=message, errors=errors or [], crs_names=CRS_NAMES,
         station_kinds=STATION_KINDS, lifecycles=LIFECYCLES, device_kinds=DEVICE_KINDS, transports=TRANSPORTS,
@@ -269,9 +128,8 @@ def _page(lang: str, user, *, message: str = "", errors: list | None = None, sta
 @bp.errorhandler(Forbidden)
 def _forbidden(exc: Forbidden):
     lang = page_lang()
-    return Response(f"<!doctype html><meta charset='utf-8'><link rel='stylesheet' href='/assets/cc_theme.css'>"
-                    f"<p style='padding:2rem' id='adm-forbidden'>{t('admin.forbidden', lang)}</p>",
-                    status=exc.status, mimetype="text/html")
+    html = render_template("admin/devices_forbidden.html", tr=lambda k, **kw: t(k, lang, **kw))
+    return Response(html, status=exc.status, mimetype="text/html")
 
 
 @bp.get("/admin/devices")

@@ -40,10 +40,11 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, render_template_string, request
+from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -57,7 +58,10 @@ from datasources.sql import workorders as wo
 from datasources.sql.models import AuditEntry
 from i18n import t
 
-bp = Blueprint("cc_admin_users", __name__)
+#: the pages' Jinja templates: ``dashboard/templates/admin/`` (``_layout.html`` is the shared chrome)
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+
+bp = Blueprint("cc_admin_users", __name__, template_folder=str(TEMPLATES))
 
 #: China Standard Time: the operators' clock (times shown and typed on these pages)
 CST = timezone(timedelta(hours=8))
@@ -73,94 +77,8 @@ RESULTS = ("ok", "refused", "failed", "locked", "error", "expired")
 LOCK_HOURS = (1, 24, 168, 0)
 FOREVER_MS = 100 * 365 * 86400 * 1000
 
-# ---------------------------------------------------------------- shared chrome (head, header, navigation)
+# ---------------------------------------------------------------- shared chrome (templates/admin/_layout.html)
 
-_TOP = """<!doctype html>
-<html lang="{{ 'en' if lang == 'en' else 'zh-CN' }}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ tr(title_key) }} · {{ tr('app.title') }}</title>
-<link rel="stylesheet" href="/assets/cc_theme.css">
-<style>
-html, body { overflow: auto; height: auto; min-height: 100%; }
-.cc-adm { max-width: 120rem; margin: 0 auto; padding: 1rem 1.6rem 3rem; font-size: 1rem; }
-.cc-adm a { color: var(--accent); text-decoration: none; }
-.cc-adm-head { display: flex; align-items: center; gap: 1rem; padding-bottom: .7rem; border-bottom: 1px solid var(--line-2); }
-.cc-adm-head .brand { font-size: 1.5rem; letter-spacing: .12em; color: var(--accent); font-weight: bold; white-space: nowrap; }
-.cc-adm-nav { display: flex; gap: .3rem; margin-left: 1.2rem; }
-.cc-adm-nav a { padding: .35rem 1rem; border: 1px solid var(--line-2); border-radius: .25rem; color: var(--muted); }
-.cc-adm-nav a.on { color: var(--bg); background: var(--accent); border-color: var(--accent); }
-.cc-adm-nav a:hover { color: var(--text); border-color: var(--accent); }
-.cc-adm-head .flex { flex: 1; }
-.cc-adm-head .who { color: var(--muted); }
-.cc-adm-head .who b { color: var(--text); font-weight: normal; }
-.cc-adm-title { display: flex; align-items: baseline; gap: 1rem; margin: 1rem 0 .2rem; }
-.cc-adm-title h1 { margin: 0; font-size: 1.6rem; letter-spacing: .1em; }
-.cc-adm-title .sub { color: var(--muted); }
-.cc-adm-grid { display: grid; grid-template-columns: 1fr 26rem; gap: 1.2rem; margin-top: .8rem; align-items: start; }
-.cc-adm-card { background: var(--panel); border: 1px solid var(--line); border-radius: .4rem; padding: .8rem 1rem;
-  box-shadow: inset 0 0 2rem rgba(43, 211, 255, .04); margin-bottom: 1rem; }
-.cc-adm-card h2 { margin: 0 0 .6rem; font-size: 1.1rem; letter-spacing: .1em; color: var(--text);
-  border-left: .25rem solid var(--accent); padding-left: .6rem; display: flex; gap: 1rem; align-items: baseline; }
-.cc-adm-card h2 .muted { font-size: .95rem; letter-spacing: 0; }
-table.cc-adm-t { width: 100%; border-collapse: collapse; }
-.cc-adm-t th { text-align: left; color: var(--muted); font-weight: normal; padding: .3rem .45rem;
-  border-bottom: 1px solid var(--line-2); white-space: nowrap; position: sticky; top: 0; background: var(--bg-2); }
-.cc-adm-t td { padding: .28rem .45rem; border-bottom: 1px solid var(--line); vertical-align: middle; }
-.cc-adm-t tr:hover td { background: rgba(43, 211, 255, .05); }
-.cc-adm-t tr.picked td { background: rgba(43, 211, 255, .12); }
-.cc-adm-t .num, .mono { font-family: var(--num-font); white-space: nowrap; }
-.mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .88rem; }
-.cc-adm-t td.detail { max-width: 34rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; color: var(--muted); }
-.tag { display: inline-block; padding: 0 .45rem; border-radius: .2rem; font-size: .88rem; border: 1px solid var(--line-2); white-space: nowrap; }
-.tag.good { color: var(--running); border-color: var(--running); }
-.tag.warn { color: var(--not_built); border-color: var(--not_built); }
-.tag.bad { color: var(--alarm); border-color: var(--alarm); }
-.tag.dim { color: var(--dim); }
-.tag.role-admin { color: var(--accent); border-color: var(--accent); }
-.muted { color: var(--muted); }
-.err { color: var(--alarm); }
-form.cc-adm-f label { display: block; color: var(--muted); margin: .4rem 0 .12rem; font-size: .95rem; }
-.cc-adm input, .cc-adm select { box-sizing: border-box; background: var(--bg-2); color: var(--text);
-  border: 1px solid var(--line-2); border-radius: .25rem; padding: .28rem .45rem; font: inherit; }
-form.cc-adm-f input, form.cc-adm-f select { width: 100%; }
-form.cc-adm-f .two { display: grid; grid-template-columns: 1fr 1fr; gap: 0 .7rem; }
-form.inl { display: inline-flex; gap: .25rem; align-items: center; margin: 0 .35rem 0 0; }
-form.inl input { width: 9.5rem; padding: .15rem .4rem; }
-form.inl select { padding: .15rem .3rem; }
-button.cc-adm-b { margin-top: .7rem; background: linear-gradient(180deg, var(--accent-2), #087aa6); color: #fff;
-  border: 0; border-radius: .25rem; padding: .4rem 1.1rem; cursor: pointer; font: inherit; }
-button.sm { background: transparent; border: 1px solid var(--line-2); color: var(--text); border-radius: .2rem;
-  cursor: pointer; font: inherit; font-size: .88rem; padding: .08rem .5rem; white-space: nowrap; }
-button.sm:hover { border-color: var(--accent); color: var(--accent); }
-button.sm.danger { border-color: var(--alarm); color: var(--alarm); }
-button.sm.go { border-color: var(--running); color: var(--running); }
-.hint { color: var(--dim); font-size: .88rem; margin: .25rem 0 0; }
-.msg { padding: .55rem 1rem; border-radius: .3rem; margin-top: .8rem; }
-.msg.ok { border: 1px solid var(--running); color: var(--running); }
-.msg.bad { border: 1px solid var(--alarm); color: var(--alarm); }
-.cc-adm-filter { display: grid; grid-template-columns: repeat(6, minmax(0, 1fr)) auto; gap: .5rem .8rem; align-items: end; }
-.cc-adm-filter label { display: block; color: var(--muted); font-size: .9rem; margin-bottom: .12rem; }
-.cc-adm-filter input, .cc-adm-filter select { width: 100%; }
-.cc-adm-filter .acts { display: flex; gap: .5rem; align-items: center; white-space: nowrap; }
-.cc-adm-filter .acts button.cc-adm-b { margin-top: 0; }
-.pager { display: flex; gap: 1rem; align-items: center; justify-content: flex-end; margin-top: .6rem; color: var(--muted); }
-.pager a.off { color: var(--dim); pointer-events: none; }
-</style>{{ extra_head|safe }}</head>
-<body><div class="cc-adm" id="cc-admin" data-lang="{{ lang }}" data-page="{{ page_id }}">
-<header class="cc-adm-head">
-  <span class="brand">{{ tr('admin.console') }}</span>
-  <nav class="cc-adm-nav" id="adm-nav">{% for n in nav %}<a href="{{ n.href }}?lang={{ lang }}" id="nav-{{ n.id }}" class="{{ 'on' if n.id == page_id else '' }}">{{ tr(n.key) }}</a>{% endfor %}</nav>
-  <span class="flex"></span>
-  <span class="who" id="adm-user"><b>{{ user.display_name or user.username }}</b> · {{ tr('admin.role.' ~ user.role) }}</span>
-  <a href="{{ here }}?{{ lang_query }}" id="adm-lang">{{ tr('admin.lang_switch') }}</a>
-  <a href="/?lang={{ lang }}" id="adm-back">{{ tr('admin.back') }}</a>
-</header>
-<div class="cc-adm-title"><h1 id="adm-title">{{ tr(title_key) }}</h1><span class="sub">{{ tr(subtitle_key) }}</span></div>
-{% if message %}<div class="msg ok" id="adm-ok">{{ message }}</div>{% endif %}
-{% if error %}<div class="msg bad" id="adm-error">{{ error }}</div>{% endif %}
-"""
-
-_BOTTOM = """</div></body></html>"""
 
 #: navigation entries: (id, path, catalog key, may this user see it)
 _NAV: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
@@ -186,18 +104,19 @@ def _dt(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, CST).strftime("%Y-%m-%d %H:%M")
 
 
-def render_admin(page_id: str, body: str, *, user, lang: str, title_key: str, subtitle_key: str,
+def render_admin(page_id: str, template: str, *, user, lang: str, title_key: str, subtitle_key: str,
                  status: int = 200, message: str = "", error: str = "", extra_head: str = "",
                  **ctx: Any) -> Response:
-    """One admin page: the shared chrome (theme, header with navigation filtered by ``user``'s permissions, language
-    switch keeping the query, link back to the map) around ``body`` (a Jinja template string rendered with ``ctx``,
-    ``tr``, ``lang``, ``user``). Returns a ``text/html`` response with ``status``."""
+    """One admin page: ``template`` (a file under ``dashboard/templates/``, e.g. ``admin/users.html``, extending
+    ``admin/_layout.html``: the shared chrome — theme, header with navigation filtered by ``user``'s permissions,
+    language switch keeping the query, link back to the map) rendered with ``ctx``, ``tr``, ``lang``, ``user``
+    (autoescaped). Returns a ``text/html`` response with ``status``."""
     args = {k: v for k, v in request.args.items() if k != "lang"}
     args["lang"] = "en" if lang == "zh" else "zh"
     nav = [{"id": i, "href": href, "key": key} for i, href, key, allowed in _NAV if allowed(user)]
     here = next((href for i, href, _k, _a in _NAV if i == page_id), request.path)
-    html = render_template_string(
-        _TOP + body + _BOTTOM, lang=lang, tr=lambda k, **kw: t(k, lang, **kw), user=user, nav=nav, page_id=page_id,
+    html = render_template(
+        template, lang=lang, tr=lambda k, **kw: t(k, lang, **kw), user=user, nav=nav, page_id=page_id,
         here=here, lang_query=urlencode(args), title_key=title_key, subtitle_key=subtitle_key, message=message,
         error=error, extra_head=extra_head, dt=_dt, **ctx)
     return Response(html, status=status, mimetype="text/html")
@@ -206,12 +125,8 @@ def render_admin(page_id: str, body: str, *, user, lang: str, title_key: str, su
 @bp.errorhandler(Forbidden)
 def _forbidden(exc: Forbidden):
     lang = page_lang()
-    return Response(
-        f'<!doctype html><html lang="{"en" if lang == "en" else "zh-CN"}"><meta charset="utf-8">'
-        f'<link rel="stylesheet" href="/assets/cc_theme.css"><body style="overflow:auto">'
-        f'<div style="padding:3rem;font-size:1.2rem"><p id="adm-forbidden" style="color:var(--alarm)">'
-        f'{t("admin.forbidden_page", lang)}</p><p><a style="color:var(--accent)" href="/?lang={lang}">'
-        f'{t("admin.back", lang)}</a></p></div></body></html>', status=exc.status, mimetype="text/html")
+    html = render_template("admin/forbidden.html", lang=lang, tr=lambda k, **kw: t(k, lang, **kw))
+    return Response(html, status=exc.status, mimetype="text/html")
 
 
 def _error_text(exc: Exception, lang: str, **names: str) -> str:
@@ -242,57 +157,6 @@ def _audit_error(user, action: str, target: str, exc: Exception, detail: dict | 
 
 # ---------------------------------------------------------------- users
 
-_USERS = """
-<div class="cc-adm-grid"><main>
-<section class="cc-adm-card"><h2>{{ tr('admin.users.list') }} <span class="muted" id="adm-users-count">{{ tr('admin.users.count', n=users|length, active=n_active, locked=n_locked) }}</span></h2>
-<table class="cc-adm-t" id="adm-users">
-<tr><th>{{ tr('admin.u.username') }}</th><th>{{ tr('admin.u.display_name') }}</th><th>{{ tr('admin.u.role') }}</th>
-<th>{{ tr('admin.u.engineer') }}</th><th>{{ tr('admin.u.status') }}</th><th>{{ tr('admin.u.locked_until') }}</th>
-<th>{{ tr('admin.u.last_login') }}</th><th>{{ tr('admin.u.failed') }}</th><th>{{ tr('admin.u.pw_changed') }}</th><th>{{ tr('admin.u.actions') }}</th></tr>
-{% for u in users %}
-<tr data-user="{{ u.username }}" data-status="{{ u.status }}">
-<td class="mono">{{ u.username }}{% if u.username == user.username %} <span class="tag dim">{{ tr('admin.u.you') }}</span>{% endif %}</td>
-<td>{{ u.display_name }}</td>
-<td><span class="tag role-{{ u.role }}">{{ tr('admin.role.' ~ u.role) }}</span></td>
-<td class="mono">{{ u.engineer_id or '—' }}{% if u.engineer_name %} <span class="muted">{{ u.engineer_name }}</span>{% endif %}</td>
-<td class="u-status"><span class="tag {{ {'active': 'good', 'locked': 'warn', 'inactive': 'bad'}[u.status] }}">{{ tr('admin.u.st.' ~ u.status) }}</span></td>
-<td class="num">{{ dt(u.locked_until_ms) if u.status == 'locked' else '—' }}</td>
-<td class="num">{{ dt(u.last_login_ms) }}</td>
-<td class="num">{{ u.failed_logins or 0 }}</td>
-<td class="num">{{ dt(u.password_changed_ms) }}</td>
-<td style="white-space:nowrap">
-<form class="inl" method="post" action="/admin/users/password?lang={{ lang }}"><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-<input type="hidden" name="username" value="{{ u.username }}"><input type="password" name="password" required autocomplete="new-password" placeholder="{{ tr('admin.u.new_password') }}">
-<button class="sm" type="submit">{{ tr('admin.u.reset') }}</button></form>
-{% if u.username != user.username %}
-{% if u.status == 'locked' %}
-<form class="inl" method="post" action="/admin/users/unlock?lang={{ lang }}"><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-<input type="hidden" name="username" value="{{ u.username }}"><button class="sm go" type="submit">{{ tr('admin.u.unlock') }}</button></form>
-{% else %}
-<form class="inl" method="post" action="/admin/users/lock?lang={{ lang }}"><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-<input type="hidden" name="username" value="{{ u.username }}"><select name="hours">{% for h in lock_hours %}<option value="{{ h }}">{{ tr(lock_labels[h]) }}</option>{% endfor %}</select>
-<button class="sm" type="submit">{{ tr('admin.u.lock') }}</button></form>
-{% endif %}
-<form class="inl" method="post" action="/admin/users/active?lang={{ lang }}"{% if u.active %} onsubmit='return confirm({{ tr("admin.u.confirm_deactivate")|tojson }})'{% endif %}><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-<input type="hidden" name="username" value="{{ u.username }}"><input type="hidden" name="active" value="{{ 0 if u.active else 1 }}">
-<button class="sm {{ 'danger' if u.active else 'go' }}" type="submit">{{ tr('admin.u.deactivate') if u.active else tr('admin.u.activate') }}</button></form>
-{% endif %}
-</td></tr>
-{% endfor %}</table></section></main>
-<aside><section class="cc-adm-card"><h2>{{ tr('admin.u.create') }}</h2>
-<form class="cc-adm-f" id="adm-create-user" method="post" action="/admin/users/create?lang={{ lang }}"><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-<div class="two"><div><label for="cu-username">{{ tr('admin.u.username') }}</label><input id="cu-username" name="username" required maxlength="64" autocomplete="off" value="{{ form.username or '' }}"></div>
-<div><label for="cu-display">{{ tr('admin.u.display_name') }}</label><input id="cu-display" name="display_name" maxlength="64" value="{{ form.display_name or '' }}"></div></div>
-<div class="two"><div><label for="cu-role">{{ tr('admin.u.role') }}</label><select id="cu-role" name="role">{% for r in roles %}<option value="{{ r }}"{% if form.role == r %} selected{% endif %}>{{ tr('admin.role.' ~ r) }}</option>{% endfor %}</select></div>
-<div><label for="cu-engineer">{{ tr('admin.u.engineer') }}</label><select id="cu-engineer" name="engineer_id"><option value="">{{ tr('admin.u.none_engineer') }}</option>
-{% for e in free_engineers %}<option value="{{ e.engineer_id }}"{% if form.engineer_id == e.engineer_id %} selected{% endif %}>{{ e.engineer_id }} · {{ e.name_en if lang == 'en' and e.name_en else e.name }}</option>{% endfor %}</select></div></div>
-<p class="hint">{{ tr('admin.u.engineer_hint') }}</p>
-<div class="two"><div><label for="cu-password">{{ tr('admin.u.password') }}</label><input id="cu-password" name="password" type="password" required autocomplete="new-password"></div>
-<div><label for="cu-password2">{{ tr('admin.u.password2') }}</label><input id="cu-password2" name="password2" type="password" required autocomplete="new-password"></div></div>
-<p class="hint" id="cu-policy">{{ tr('admin.u.policy') }}</p>
-<button class="cc-adm-b" type="submit" id="cu-submit">{{ tr('admin.u.create_submit') }}</button></form></section></aside></div>
-"""
-
 
 def _admin():
     return authorize("user.manage", target="admin:users", engine=_engine())
@@ -317,7 +181,7 @@ def _users_page(user, lang: str, *, message: str = "", error: str = "", status: 
     linked = {u["engineer_id"] for u in rows if u["engineer_id"]}
     free = [e for e in wo.list_engineers(engine) if e["engineer_id"] not in linked]
     return render_admin(
-        "users", _USERS, user=user, lang=lang, title_key="admin.users.title", subtitle_key="admin.users.subtitle",
+        "users", "admin/users.html", user=user, lang=lang, title_key="admin.users.title", subtitle_key="admin.users.subtitle",
         status=status, message=message, error=error, users=rows, n_active=sum(u["status"] == "active" for u in rows),
         n_locked=sum(u["status"] == "locked" for u in rows), roles=auth.ROLES, free_engineers=free,
         form=form or {}, lock_hours=LOCK_HOURS,
@@ -427,63 +291,6 @@ def users_active():
 
 # ---------------------------------------------------------------- duty roster
 
-_ROSTER = """
-<div class="cc-adm-grid"><main>
-<section class="cc-adm-card"><h2>{{ tr('admin.roster.list') }} <span class="muted" id="adm-roster-count">{{ tr('admin.roster.count', n=engineers|length, on=n_on, open=n_open) }}</span></h2>
-{% if not can_duty %}<p class="muted" id="adm-readonly">{{ tr('admin.r.read_only') }}</p>{% endif %}
-<table class="cc-adm-t" id="adm-roster">
-<tr><th>{{ tr('admin.r.id') }}</th><th>{{ tr('admin.r.name') }}</th><th>{{ tr('admin.r.phone') }}</th><th>{{ tr('admin.r.city') }}</th>
-<th>{{ tr('admin.r.partner') }}</th><th>{{ tr('admin.r.skills') }}</th><th>{{ tr('admin.r.duty') }}</th><th>{{ tr('admin.r.workload') }}</th>
-<th>{{ tr('admin.r.login') }}</th>{% if can_link %}<th></th>{% endif %}</tr>
-{% for e in engineers %}
-<tr data-engineer="{{ e.engineer_id }}" data-on-duty="{{ 1 if e.on_duty else 0 }}">
-<td class="mono">{{ e.engineer_id }}</td>
-<td>{{ e.name }}{% if lang == 'en' and e.name_en %} <span class="muted">{{ e.name_en }}</span>{% endif %}</td>
-<td class="num">{{ e.phone }}</td>
-<td>{{ e.city }} <span class="muted num">{{ e.city_adcode }}</span></td>
-<td>{{ e.partner }}</td>
-<td>{% for s in e.skills %}<span class="tag">{{ tr('skill.' ~ s) }}</span> {% endfor %}</td>
-<td style="white-space:nowrap"><span class="tag {{ 'good' if e.on_duty else 'dim' }} r-duty">{{ tr('admin.r.on') if e.on_duty else tr('admin.r.off') }}</span>
-{% if can_duty %}<form class="inl" method="post" action="/admin/roster/duty?lang={{ lang }}"><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-<input type="hidden" name="engineer_id" value="{{ e.engineer_id }}"><input type="hidden" name="on_duty" value="{{ 0 if e.on_duty else 1 }}">
-<button class="sm {{ '' if e.on_duty else 'go' }}" type="submit">{{ tr('admin.r.set_off') if e.on_duty else tr('admin.r.set_on') }}</button></form>{% endif %}</td>
-<td class="num"><span class="tag {{ 'warn' if e.open_orders else 'dim' }}">{{ e.open_orders }}</span></td>
-<td class="mono r-login">{% if e.login %}{{ e.login.username }}{% if e.login.status != 'active' %} <span class="tag {{ 'warn' if e.login.status == 'locked' else 'bad' }}">{{ tr('admin.u.st.' ~ e.login.status) }}</span>{% endif %}{% else %}<span class="muted">{{ tr('admin.r.no_login') }}</span>{% endif %}</td>
-{% if can_link %}<td style="white-space:nowrap">
-{% if e.login %}<form class="inl" method="post" action="/admin/roster/link?lang={{ lang }}"><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-<input type="hidden" name="engineer_id" value="{{ e.engineer_id }}"><input type="hidden" name="username" value="">
-<button class="sm danger" type="submit">{{ tr('admin.r.unlink') }}</button></form>
-{% elif free_users %}<form class="inl" method="post" action="/admin/roster/link?lang={{ lang }}"><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-<input type="hidden" name="engineer_id" value="{{ e.engineer_id }}"><select name="username" required><option value="">{{ tr('admin.r.pick_user') }}</option>
-{% for u in free_users %}<option value="{{ u.username }}">{{ u.username }} · {{ u.display_name }}</option>{% endfor %}</select>
-<button class="sm" type="submit">{{ tr('admin.r.link') }}</button></form>{% endif %}
-{% if not e.login %}<button class="sm go r-open" type="button" data-open="{{ e.engineer_id }}">{{ tr('admin.r.open_login') }}</button>{% endif %}
-</td>{% endif %}</tr>
-{% endfor %}</table></section></main>
-<aside>{% if can_link %}<section class="cc-adm-card"><h2>{{ tr('admin.r.create_login') }}</h2>
-<form class="cc-adm-f" id="adm-roster-login" method="post" action="/admin/roster/login?lang={{ lang }}"><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-<label for="rl-engineer">{{ tr('admin.r.engineer') }}</label><select id="rl-engineer" name="engineer_id" required>
-{% for e in engineers if not e.login %}<option value="{{ e.engineer_id }}">{{ e.engineer_id }} · {{ e.name }} · {{ e.city }}</option>{% endfor %}</select>
-<div class="two"><div><label for="rl-username">{{ tr('admin.u.username') }}</label><input id="rl-username" name="username" required maxlength="64" autocomplete="off"></div>
-<div><label for="rl-display">{{ tr('admin.u.display_name') }}</label><input id="rl-display" name="display_name" maxlength="64"></div></div>
-<label for="rl-password">{{ tr('admin.u.password') }}</label><input id="rl-password" name="password" type="password" required autocomplete="new-password">
-<p class="hint">{{ tr('admin.u.policy') }}</p><p class="hint">{{ tr('admin.r.create_hint') }}</p>
-<button class="cc-adm-b" type="submit" id="rl-submit">{{ tr('admin.u.create_submit') }}</button></form></section>{% endif %}
-</aside></div>
-<script>
-document.querySelectorAll("button[data-open]").forEach(function (b) {
-  b.addEventListener("click", function () {
-    var sel = document.getElementById("rl-engineer");
-    sel.value = b.dataset.open;
-    document.querySelectorAll("tr[data-engineer]").forEach(function (tr) {
-      tr.classList.toggle("picked", tr.dataset.engineer === b.dataset.open);
-    });
-    document.getElementById("rl-username").focus();
-  });
-});
-</script>
-"""
-
 
 def _roster_page(user, lang: str, *, message: str = "", error: str = "", status: int = 200) -> Response:
     engine = _engine()
@@ -495,7 +302,7 @@ def _roster_page(user, lang: str, *, message: str = "", error: str = "", status:
         e["login"] = by_eng.get(e["engineer_id"])
     free = [u for u in users if u["role"] == "field_engineer" and not u["engineer_id"]]
     return render_admin(
-        "roster", _ROSTER, user=user, lang=lang, title_key="admin.roster.title",
+        "roster", "admin/roster.html", user=user, lang=lang, title_key="admin.roster.title",
         subtitle_key="admin.roster.subtitle", status=status, message=message, error=error, engineers=engineers,
         n_on=sum(bool(e["on_duty"]) for e in engineers), n_open=sum(e["open_orders"] or 0 for e in engineers),
         can_duty=can(user, "roster.duty"), can_link=can(user, "user.manage"), free_users=free)
@@ -689,41 +496,6 @@ def audit_csv(rows: list[dict[str, Any]]) -> bytes:
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
-_AUDIT = """
-<section class="cc-adm-card" style="margin-top:.8rem"><form class="cc-adm-filter" id="adm-audit-filter" method="get" action="/admin/audit">
-<input type="hidden" name="lang" value="{{ lang }}">
-<div><label for="af-from">{{ tr('admin.a.from') }}</label><input id="af-from" type="datetime-local" name="from" value="{{ args.get('from', '') }}"></div>
-<div><label for="af-to">{{ tr('admin.a.to') }}</label><input id="af-to" type="datetime-local" name="to" value="{{ args.get('to', '') }}"></div>
-<div><label for="af-actor">{{ tr('admin.a.actor') }}</label><input id="af-actor" name="actor" value="{{ args.get('actor', '') }}" list="af-actors"></div>
-<div><label for="af-action">{{ tr('admin.a.action') }}</label><input id="af-action" name="action" value="{{ args.get('action', '') }}" placeholder="user. / auth.login" list="af-actions"></div>
-<div><label for="af-result">{{ tr('admin.a.result') }}</label><select id="af-result" name="result"><option value="">{{ tr('admin.a.any') }}</option>
-{% for r in results %}<option value="{{ r }}"{% if args.get('result') == r %} selected{% endif %}>{{ tr('admin.res.' ~ r) }}</option>{% endfor %}</select></div>
-<div><label for="af-target">{{ tr('admin.a.target') }}</label><input id="af-target" name="target" value="{{ args.get('target', '') }}"></div>
-<div class="acts"><button class="cc-adm-b" type="submit" id="af-submit">{{ tr('admin.a.filter') }}</button>
-<a href="/admin/audit?lang={{ lang }}" id="af-clear">{{ tr('admin.a.clear') }}</a>
-<a href="/admin/audit/export.csv?{{ export_query }}" id="af-export" title="{{ tr('admin.a.export_hint', n=export_max) }}">⇩ {{ tr('admin.a.export') }}</a></div>
-<datalist id="af-actions">{% for a in known_actions %}<option value="{{ a }}">{% endfor %}</datalist>
-<datalist id="af-actors">{% for a in known_actors %}<option value="{{ a }}">{% endfor %}</datalist>
-</form></section>
-<section class="cc-adm-card"><h2>{{ tr('admin.a.entries') }} <span class="muted" id="adm-audit-count">{{ tr('admin.a.page', page=page, first=first, last=last, total=total_text) }}</span></h2>
-{% if not rows %}<p class="muted" id="adm-audit-empty">{{ tr('admin.a.empty') }}</p>{% else %}
-<table class="cc-adm-t" id="adm-audit">
-<tr><th>{{ tr('admin.a.ts') }}</th><th>{{ tr('admin.a.actor') }}</th><th>{{ tr('admin.a.role') }}</th><th>{{ tr('admin.a.action').split('（')[0].split(' (')[0] }}</th>
-<th>{{ tr('admin.a.target').split('（')[0].split(' (')[0] }}</th><th>{{ tr('admin.a.result') }}</th><th>{{ tr('admin.a.detail') }}</th></tr>
-{% for r in rows %}<tr class="a-row" data-id="{{ r.id }}" data-action="{{ r.action }}" data-result="{{ r.result }}">
-<td class="num">{{ r.ts_local }}</td><td class="mono">{{ r.actor }}</td>
-<td>{{ tr('admin.role.' ~ r.role) if r.role in roles else (r.role or '—') }}</td><td class="mono">{{ r.action }}</td>
-<td class="mono">{{ r.target }}</td>
-<td><span class="tag {{ {'ok': 'good', 'refused': 'bad', 'failed': 'warn', 'locked': 'warn', 'error': 'bad'}.get(r.result, 'dim') }}">{{ tr('admin.res.' ~ r.result) if r.result in results else r.result }}</span></td>
-<td class="detail mono" title="{{ r.detail }}">{{ r.detail }}</td></tr>{% endfor %}
-</table>{% endif %}
-<div class="pager"><a id="af-prev" class="{{ '' if page > 1 else 'off' }}" href="/admin/audit?{{ prev_query }}">‹ {{ tr('admin.a.prev') }}</a>
-<span class="num">{{ page }}</span>
-<a id="af-next" class="{{ '' if more else 'off' }}" href="/admin/audit?{{ next_query }}">{{ tr('admin.a.next') }} ›</a></div>
-</section>
-"""
-
-
 def _known(engine: Engine, column) -> list[str]:
     """Distinct values of a column among the newest 2000 entries (suggestions of the filter inputs)."""
     recent = select(column.label("v")).order_by(AuditEntry.id.desc()).limit(2000).subquery()
@@ -756,7 +528,7 @@ def audit_page():
     base = {**args, "lang": lang}
     first = (page - 1) * PAGE_SIZE + 1 if rows else 0
     return render_admin(
-        "audit", _AUDIT, user=user, lang=lang, title_key="admin.audit.title", subtitle_key="admin.audit.subtitle",
+        "audit", "admin/audit.html", user=user, lang=lang, title_key="admin.audit.title", subtitle_key="admin.audit.subtitle",
         status=status, error=error, rows=rows, page=page, more=more, args=args, results=RESULTS, roles=auth.ROLES,
         first=first, last=first + len(rows) - 1 if rows else 0,
         total_text=f"{COUNT_CAP}+" if total > COUNT_CAP else str(total),
