@@ -20,7 +20,6 @@ with the layer's data (``/api/layers/pipelines`` or the city-layers callback) an
 """
 from __future__ import annotations
 
-import logging
 import time
 
 from sqlalchemy import select
@@ -30,8 +29,6 @@ from dashboard.live.fanout import PeriodicFanout
 from datasources.bus.messages import now_ms
 from datasources.sql.city_models import Pipeline
 from layers.pipelines import alarmed_sensors, live_pressures, pressure_status
-
-log = logging.getLogger(__name__)
 
 
 class PipeEmitter(PeriodicFanout):

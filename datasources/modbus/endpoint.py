@@ -1,6 +1,10 @@
 """One Modbus endpoint ``(transport, host, port)`` of the poller (:mod:`datasources.modbus.poller`): a lazily
 connected pymodbus client shared by every device (unit id) behind it, and the errors a request can end with.
 
+Logging: the poller's logger ``datasources.modbus.poller``. pymodbus logs every timeout and skipped frame itself with
+hex dumps (logger ``pymodbus.logging``); :func:`quiet_pymodbus` sets that logger to CRITICAL, because the causes are in
+each device's ``error``, unless ``CC_MODBUS_DEBUG=1``.
+
 Connections
     One pymodbus client per endpoint ``DeviceSpec.endpoint = (transport, host, port)``, shared by every device (unit
     id, pymodbus 3.16 kwarg ``device_id=``) behind it. Transports: ``tcp`` (:class:`AsyncModbusTcpClient`),

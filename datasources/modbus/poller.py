@@ -66,10 +66,8 @@ Hot reload
 Write service
     :meth:`Poller.run` answers ``cc:control:write`` for this shard's devices (:mod:`datasources.modbus.write_service`).
 
-Logging goes to ``logging.getLogger("datasources.modbus.poller")``. pymodbus logs every timeout and skipped frame itself
-with hex dumps (logger ``pymodbus.logging``); the poller sets that logger to CRITICAL, because the causes are in each
-device's ``error``, unless the environment has ``CC_MODBUS_DEBUG=1``. A Poller belongs to the event loop it first ran
-in; after :meth:`Poller.aclose` it may be used in another one.
+Logging goes to ``logging.getLogger("datasources.modbus.poller")`` (pymodbus's own log: :mod:`datasources.modbus.endpoint`).
+A Poller belongs to the event loop it first ran in; after :meth:`Poller.aclose` it may be used in another one.
 """
 from __future__ import annotations
 
