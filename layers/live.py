@@ -19,10 +19,11 @@ from datasources.sql.fleet_spec import StationSpec
 from datasources.settings import get_settings
 from layers.base import Scope
 from ops.station_state import air_to_power_ratio_m3_per_kwh, fold_open_alarm
+from ops.vocab import STATION_ONLINE_STATES
 
 log = logging.getLogger(__name__)
 
-ONLINE_STATES = ("running", "idle", "alarm")
+ONLINE_STATES = STATION_ONLINE_STATES
 
 #: a summary stamped more than this far ahead of this process's clock is not trusted (ms). The poller stamps readings
 #: with its host's clock; a host whose clock runs ahead (no NTP) or a stray publisher would otherwise make a station

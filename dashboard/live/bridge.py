@@ -45,6 +45,7 @@ from dashboard.live.fanout import BusFanout
 from datasources.workers.alarm_engine import STATION_ALARM_HASH
 from datasources.bus.messages import READINGS_PATTERN, SchemaError, StationReading, now_ms
 from datasources.settings import get_settings
+from ops.vocab import STATION_ONLINE_STATES
 from layers.live import FleetAggregate, StationInfo, effective_state, from_the_future, read_summaries
 
 log = logging.getLogger(__name__)
@@ -298,7 +299,7 @@ class LiveBridge(BusFanout):
         with self._lock:
             agg = self._agg
             for sid, state in agg.states().items():
-                if state in ("running", "idle", "alarm") and agg.last_ts(sid) < limit:
+                if state in STATION_ONLINE_STATES and agg.last_ts(sid) < limit:
                     stale.append(sid)
         for sid in stale:
             self._pending.setdefault(sid, self._summaries.get(sid) or {})

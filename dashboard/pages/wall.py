@@ -67,7 +67,7 @@ from dashboard.auth.core import create_user, get_user
 from datasources.sql.audit import write_audit
 from datasources.settings import Settings, get_settings
 from i18n import normalize_lang, t
-from ops.vocab import STATION_LEGEND_ORDER
+from ops.vocab import ORDER_FLOW, STATION_LEGEND_ORDER
 from layers import regions as regions_layer
 from layers import stations as stations_layer
 from layers.base import NATION
@@ -440,7 +440,7 @@ def _panels(lang: str) -> html.Aside:
                     html.Div(className="cc-w-step", **{"data-step": s}, children=[
                         html.I(className="cc-w-step-dot"), html.Span(t(f"wall.order.{s}", lang)),
                         html.Small("", className="cc-w-step-ts")])
-                    for s in ("created", "assigned", "accepted", "on_site", "resolved", "closed")]),
+                    for s in ORDER_FLOW]),
                 html.Div(className="cc-w-emg-order-facts", children=[
                     html.Div(className="cc-w-fact", children=[html.Span(t("wall.emg.assignee", lang)),
                                                               html.B("—", id="wall-emg-assignee")]),

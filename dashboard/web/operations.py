@@ -42,6 +42,7 @@ from ops.control_policy import decide_setpoint
 from layers.base import ScopeError
 from ops.alarms import IllegalTransition, MAX_SHELVE_MS
 from ops.dispatch import IllegalOrderTransition
+from ops.vocab import order_open
 
 log = logging.getLogger(__name__)
 
@@ -207,13 +208,13 @@ class OpsService:
         user = _user()
         if user is not None and user.role == "field_engineer":
             rows = [o for o in rows if o["assignee_id"] == user.engineer_id
-                    or (o["assignee_id"] is None and o["state"] not in ("closed", "cancelled"))]
+                    or (o["assignee_id"] is None and order_open(o["state"]))]
         keep = set(ids) if ids is not None else None
         out = []
         for o in rows:
             if keep is not None and o["station_id"] not in keep:
                 continue
-            if o["state"] in ("closed", "cancelled"):
+            if not order_open(o["state"]):
                 end = o["closed_ts_ms"] or o["created_ts_ms"]
                 if now - end > RECENT_CLOSED_MS:
                     continue
