@@ -34,6 +34,12 @@ Message schema, version 1 (``v: 1``). Timestamps are epoch milliseconds UTC. Uni
                   "discharge_pressure_mpa": 0.67, "alarm_inputs": []}
     }
 
+The schema is code: :class:`StationReadingSchema` (pydantic, strict, unknown keys rejected; a value is a finite number
+or a string) validates every message the bridge and the alarm engine read (:meth:`StationReading.from_json`); the
+recorder's hot path uses :func:`parse_reading_entry` (same envelope, devices checked for the keys it reads; cost
+measured by ``bench/bench_schemas.py``). Errors read ``station_reading: <field>: <reason>``
+(:func:`ops.schema.error_text`).
+
 A device that did not answer has ``online: false``, its last ``values`` omitted (``{}``) and ``error`` set.
 A float that decoded to NaN/±inf is left out of ``values`` (JSON has no NaN), named in ``error`` and *deleted* from
 ``cc:latest:<device>`` (``HDEL``) so no stale number stays there.
