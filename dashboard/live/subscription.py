@@ -1,4 +1,5 @@
-"""A Redis pub/sub subscription that survives Redis restarts: the loop both web bridges run in their thread.
+"""A Redis pub/sub subscription that survives Redis restarts: the loop of the bus fan-outs
+(:class:`dashboard.live.fanout.BusFanout`: the live bridge and the ops bridge), run in their background task.
 
 :func:`run_subscription` connects, lets the caller subscribe and serve messages, and on a lost connection closes
 everything, waits with jittered exponential backoff (0.2 s doubling to 5 s, ±20 %) and starts over, until ``stop`` is
@@ -47,7 +48,7 @@ def run_subscription(owner: SubscriptionOwner, name: str, redis_url: str, stop: 
     ``True`` after a lost one (the caller resynchronises: messages may have been missed).
 
     Connection errors (``redis.ConnectionError``, ``redis.TimeoutError``, ``OSError``) mark ``owner`` disconnected
-    and count a reconnect; any other exception is logged and the subscription restarts, so the thread never dies.
+    and count a reconnect; any other exception is logged and the subscription restarts, so the task never dies.
     ``name`` prefixes the log lines.
     """
     backoff = BACKOFF_FIRST_S
@@ -69,7 +70,7 @@ def run_subscription(owner: SubscriptionOwner, name: str, redis_url: str, stop: 
                 log.warning("%s: Redis connection lost (%s); reconnecting", name, exc)
                 owner.reconnects += 1
             owner.connected = False
-        except Exception:  # noqa: BLE001 — never let the thread die
+        except Exception:  # noqa: BLE001 — never let the task die
             log.exception("%s: unexpected error; restarting the subscription", name)
             owner.connected = False
         finally:
