@@ -329,7 +329,7 @@ def roster_duty():
     on = (request.form.get("on_duty") or "") == "1"
     user = authorize("roster.duty", target=f"engineer:{eid}", engine=_engine())
     try:
-        wo.set_on_duty(_engine(), eid, on)
+        wo.set_on_duty(_engine(), eid, on, redis_client=_ctx().redis)
     except wo.WorkOrderNotFound as exc:
         _audit_error(user, "roster.duty", f"engineer:{eid}", exc, {"on_duty": on})
         return _roster_page(user, lang, error=t("admin.err.no_engineer", lang, engineer=eid), status=400)

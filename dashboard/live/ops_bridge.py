@@ -9,6 +9,8 @@ channel            message (JSON, ``v: 1``, epoch ms UTC)
 ``cc:workorders``  :mod:`datasources.sql.workorders` (``type: "workorder"``, ``event``, ``order: {...}``)
 ``cc:engineers``   ``{"v": 1, "type": "engineer_position", "engineer_id", "lon", "lat", "ts_ms", "order_id",
                    "station_id"}`` (WGS-84 degrees; :meth:`dashboard.web.operations.OpsService.report_position`)
+``cc:roster``      :func:`datasources.sql.workorders.set_on_duty` (``type: "roster"``, ``engineer_id``, ``on_duty``,
+                   ``city_adcode``, ``province_adcode``; :mod:`datasources.bus.messages`)
 =================  ==========================================================================================
 
 and emits (one emit per message; a client in several of the target rooms receives it once):
@@ -23,6 +25,8 @@ Socket.IO event     payload                                                rooms
 ``field_pool``      ``{"event", "order_id", "state", "ts_ms"}``            ``field`` (every field page: the grab pool
                                                                            may have changed)
 ``engineer_pos``    the position message + ``"scopes"``                    the rooms of the order's station
+``roster``          the roster message + ``"scopes"``                      ``nation``, ``province:<adcode>``,
+                                                                           ``city:<adcode>`` of the engineer
 ``ops_resync``      ``{"ts_ms"}``                                          everyone, after a Redis reconnect (pages
                                                                            reload their alarm / order snapshots)
 ==================  =====================================================  =========================================
@@ -37,7 +41,7 @@ import logging
 from typing import Any, Callable, Mapping
 
 from dashboard.live.fanout import BusFanout
-from datasources.bus.messages import ALARMS_CHANNEL, WORKORDERS_CHANNEL, now_ms
+from datasources.bus.messages import ALARMS_CHANNEL, ROSTER_CHANNEL, WORKORDERS_CHANNEL, now_ms
 from ops.vocab import alerting, order_flags
 
 log = logging.getLogger(__name__)
@@ -51,7 +55,7 @@ def engineer_room(engineer_id: str) -> str:
 
 
 class OpsBridge(BusFanout):
-    """Fan ``cc:alarms`` / ``cc:workorders`` / ``cc:engineers`` out to Socket.IO rooms (see the module docstring).
+    """Fan ``cc:alarms`` / ``cc:workorders`` / ``cc:engineers`` / ``cc:roster`` out to Socket.IO rooms (see the module docstring).
 
     Args:
         socketio: the app's ``flask_socketio.SocketIO``.
@@ -138,6 +142,11 @@ class OpsBridge(BusFanout):
                 self._emit("engineer_pos", {**msg, "scopes": rooms}, rooms)
                 return 1
             return 0
+        if channel == ROSTER_CHANNEL:
+            rooms = ["nation", *(f"{level}:{msg[f'{level}_adcode']}" for level in ("province", "city")
+                                 if msg.get(f"{level}_adcode"))]
+            self._emit("roster", {**msg, "scopes": rooms}, rooms)
+            return 1
         return 0
 
     def _emit(self, event: str, payload: dict, rooms: list[str]) -> None:
@@ -146,8 +155,8 @@ class OpsBridge(BusFanout):
 
     # ------------------------------------------------------------------ subscription
     def subscribe(self, pubsub) -> None:
-        """``SUBSCRIBE cc:alarms cc:workorders cc:engineers``."""
-        pubsub.subscribe(ALARMS_CHANNEL, WORKORDERS_CHANNEL, ENGINEERS_CHANNEL)
+        """``SUBSCRIBE cc:alarms cc:workorders cc:engineers cc:roster``."""
+        pubsub.subscribe(ALARMS_CHANNEL, WORKORDERS_CHANNEL, ENGINEERS_CHANNEL, ROSTER_CHANNEL)
 
     def serve(self, _client, pubsub, reconnected: bool) -> None:
         """Route messages until stopped; after a reconnect tell every page to reload (``ops_resync``)."""

@@ -13,6 +13,7 @@ name                             type        content
 ``cc:readings``                  stream      field ``data`` = the same JSON as published; ``MAXLEN ~`` bounded
 ``cc:alarms``                    pub/sub     alarm events (alarm engine)
 ``cc:workorders``                pub/sub     work-order events (dispatch)
+``cc:roster``                    pub/sub     duty-roster changes (an engineer's duty flag; see below)
 ``cc:sim:control``               pub/sub     commands to the simulated fleet (fault injection, register writes)
 ``cc:control:write``             pub/sub     write requests to the pollers (remote control, see below)
 ``cc:control:reply:<request>``   list        the owning poller's reply to one write request (``EXPIRE`` 60 s)
@@ -61,6 +62,15 @@ value fits its type (:func:`datasources.modbus.codec.encode`), writes coils (fun
 
 ``ok: false`` carries the reason in ``error`` (refused value, unknown register, no response…). A request for a device
 no poller owns gets no reply: :func:`request_write` raises ``TimeoutError``.
+
+Roster changes (:func:`datasources.sql.workorders.set_on_duty`, after its transaction commits; small and rare).
+``PUBLISH cc:roster`` with::
+
+    {"v": 1, "type": "roster", "event": "duty", "ts_ms": 1763700000000, "engineer_id": "E16", "on_duty": true,
+     "city_adcode": "610100", "province_adcode": "610000"}      # the engineer's region (null when unknown)
+
+The ops fan-out (:mod:`dashboard.live.ops_bridge`) relays it as the Socket.IO ``roster`` event to ``nation`` and the
+engineer's ``province:`` / ``city:`` rooms; map layers that declare it (``Layer.live_events``) reload.
 """
 from __future__ import annotations
 
@@ -89,6 +99,7 @@ LATEST_PREFIX = "cc:latest:"
 SUMMARY_HASH = "cc:summary"
 ALARMS_CHANNEL = "cc:alarms"
 WORKORDERS_CHANNEL = "cc:workorders"
+ROSTER_CHANNEL = "cc:roster"
 SIM_CONTROL_CHANNEL = "cc:sim:control"
 CONTROL_WRITE_CHANNEL = "cc:control:write"
 CONTROL_REPLY_PREFIX = "cc:control:reply:"

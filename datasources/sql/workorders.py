@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from datasources.sql.alarm_models import Alarm, Engineer, WorkOrder, WorkOrderEvent
 from datasources.sql.alarm_store import AlarmNotFound, IllegalTransition, operator_action, publish, retry_stale
-from datasources.bus.messages import SCHEMA_VERSION, WORKORDERS_CHANNEL, now_ms
+from datasources.bus.messages import ROSTER_CHANNEL, SCHEMA_VERSION, WORKORDERS_CHANNEL, now_ms
 from datasources.sql.models import Station
 from ops.alarm_rules import SKILLS
 from ops.dispatch import EngineerCandidate, IllegalOrderTransition, Proposal, haversine_m, next_order_state, propose
@@ -57,7 +57,8 @@ NOTIFY_EVENTS = ("created", "assigned", "grabbed", "resolved", "cancelled", "esc
 __all__ = ["CHECKIN_RADIUS_M", "IllegalOrderTransition", "WorkOrderError", "WorkOrderNotFound", "accept", "assign",
            "cancel", "check_in", "close_order", "create_order", "engineer_candidates", "escalate_overdue",
            "get_order", "grab", "list_engineers", "list_orders", "order_events", "overdue_orders",
-           "propose_for_alarm", "propose_for_station", "resolve", "seed_demo_roster", "set_on_duty"]
+           "propose_for_alarm", "propose_for_station", "resolve", "roster_message", "seed_demo_roster",
+           "set_on_duty"]
 
 
 class WorkOrderError(ValueError):
@@ -132,14 +133,29 @@ def list_engineers(engine: Engine, *, on_duty: bool | None = None) -> list[dict[
         return [_engineer_dict(e, counts.get(e.engineer_id, 0)) for e in s.scalars(stmt)]
 
 
-def set_on_duty(engine: Engine, engineer_id: str, on_duty: bool) -> dict[str, Any]:
-    """Set an engineer's duty flag. Raises: WorkOrderNotFound."""
+def roster_message(engineer: dict[str, Any], ts_ms: int, event: str = "duty") -> dict[str, Any]:
+    """The ``cc:roster`` message (:mod:`datasources.bus.messages`, schema version 1) of an engineer (an
+    :func:`list_engineers` row): ``{"v", "type": "roster", "event", "ts_ms", "engineer_id", "on_duty",
+    "city_adcode", "province_adcode"}``; the province is the adcode's first two digits + ``0000`` (GB/T 2260)."""
+    city = engineer.get("city_adcode") or None
+    return {"v": SCHEMA_VERSION, "type": "roster", "event": event, "ts_ms": ts_ms,
+            "engineer_id": engineer["engineer_id"], "on_duty": bool(engineer["on_duty"]), "city_adcode": city,
+            "province_adcode": f"{city[:2]}0000" if city else None}
+
+
+def set_on_duty(engine: Engine, engineer_id: str, on_duty: bool, *, redis_client=None) -> dict[str, Any]:
+    """Set an engineer's duty flag; when it changed, publish :func:`roster_message` on ``cc:roster`` after the
+    transaction commits (with ``redis_client``; a bus outage is logged, never raised). Raises: WorkOrderNotFound."""
     with Session(engine) as s, s.begin():
         e = s.get(Engineer, engineer_id)
         if e is None:
             raise WorkOrderNotFound(f"engineer {engineer_id} does not exist")
+        changed = bool(e.on_duty) != bool(on_duty)
         e.on_duty = bool(on_duty)
-        return _engineer_dict(e)
+        out = _engineer_dict(e)
+    if changed:
+        publish(redis_client, [roster_message(out, now_ms())], channel=ROSTER_CHANNEL)
+    return out
 
 
 def engineer_candidates(engine: Engine) -> list[EngineerCandidate]:
