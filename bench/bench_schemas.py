@@ -160,7 +160,7 @@ def load_revision(rev: str):
     return ns["parse_entry"], mod.StationReading, mod.SchemaError
 
 
-def against(cycles: list[list[bytes]], built, rev: str, rounds: int = 12, slice_s: float = 0.25) -> dict:
+def against(cycles: list[list[bytes]], built, rev: str, rounds: int = 120, slice_s: float = 0.06) -> dict:
     """Current code vs ``rev`` in alternating slices; returns best messages/s of each and the ratios."""
     from flask import Flask  # noqa: PLC0415
     from flask_socketio import SocketIO  # noqa: PLC0415
@@ -220,7 +220,7 @@ def against(cycles: list[list[bytes]], built, rev: str, rounds: int = 12, slice_
     return best
 
 
-def run(n_stations: int, n_cycles: int, repeat: int, rev: str | None = None, rounds: int = 12) -> dict:
+def run(n_stations: int, n_cycles: int, repeat: int, rev: str | None = None, rounds: int = 120) -> dict:
     cycles, built = collect(n_stations, n_cycles)
     n_dev = sum(len(s.devices) for s in built)
     size = sum(len(r) for c in cycles for r in c) / max(1, sum(len(c) for c in cycles))
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cycles", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=7, help="timed runs; the best is reported")
     ap.add_argument("--against", metavar="REV", help="also compare with git revision REV in alternating slices")
-    ap.add_argument("--rounds", type=int, default=12, help="alternating rounds of --against")
+    ap.add_argument("--rounds", type=int, default=120, help="alternating rounds of --against")
     args = ap.parse_args(argv if argv is not None else [])
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
