@@ -12,7 +12,7 @@
  *   placeStyle(feature)                        parks and buildings of the enterprise heat layer
  *
  * Clientside callbacks (window.dash_clientside.ccCity): drillRoute (URL ⇄ scope, back button), layerState,
- * chooseFeature, applyPipes, pickHit, flyPending.
+ * chooseFeature, applyPipes, layerLive, pickHit, flyPending.
  *
  * cc.city holds the state; cc.city.map is the Leaflet map (captured by an init hook): search results fly on it.
  */
@@ -375,6 +375,27 @@
         var pipes = Object.assign({}, hideout.pipes || {}, evt.pipes || {});
         Object.assign(city.pipes, evt.pipes || {});
         return Object.assign({}, hideout, {pipes: pipes, ts: evt.ts_ms});
+    };
+
+    /* the refresh gate of a layer with live_events (layers/base.py): one of its Socket.IO events → its
+       {"type": "cc-layer-live", "key": k} token, only while the layer is on and when the event concerns the page's
+       scope (payload.scopes, when it has them); other events leave the registry callback alone (see cc_alarms.js
+       "refresh gates": Dash drops a running call when the same callback is triggered again) */
+    fns.layerLive = function () {
+        var NO = cc.noUpdate();
+        var args = Array.prototype.slice.call(arguments);
+        var scope = args.pop() || "nation", toggles = args.pop() || [];
+        var out = window.dash_clientside.callback_context.outputs_list;
+        var id = (Array.isArray(out) ? out[0] : out || {}).id;
+        if (typeof id === "string") { id = JSON.parse(id); }
+        if (!id || toggles.indexOf(id.key) < 0) { return NO; }
+        var hit = cc.triggered().some(function (t) {
+            var evt = t.value;
+            return !!evt && (!Array.isArray(evt.scopes) || evt.scopes.indexOf(scope) >= 0);
+        });
+        if (!hit) { return NO; }
+        city.liveN = (city.liveN || 0) + 1;
+        return {ts: Date.now(), n: city.liveN};
     };
 
     /* a search hit: change scope when needed, then fly to the hit (after the scope's own flight) */

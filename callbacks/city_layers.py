@@ -2,15 +2,19 @@
 enterprise heat surface, the layer control, the legends and the feature panel.
 
 Each registered layer with a ``pane`` has one component ``{"type": "cc-layer", "key": <key>}`` (placed by
-:func:`dashboard.pages.city.map_layers`) and one refresh timer ``{"type": "cc-layer-tick", "key": <key>}``; the
-:func:`register`-ed ``MATCH`` callback fills the component for its key, only at the scopes where the layer has data
-(``Layer.has_data``) and only while it is switched on:
+:func:`dashboard.pages.city.map_layers`) and one live-refresh token ``{"type": "cc-layer-live", "key": <key>}``
+(a ``dcc.Store``); the :func:`register`-ed ``MATCH`` callback fills the component for its key, only at the scopes
+where the layer has data (``Layer.has_data``) and only while it is switched on:
 
 * ``by_url`` layers (shops, 10,000 points): the browser loads ``/api/layers/<api_key>?scope&lang`` itself;
 * ``reload_on_reconnect`` layers (pipelines): also reloaded when the Socket.IO connection is new; between reloads
   ``pipe_states`` deltas (:mod:`dashboard.live.city_live`) restyle the pipes through ``hideout.pipes``
   (clientside ``ccCity.applyPipes``);
-* ``refresh_s`` layers (staff on duty): reloaded on their timer while on; sent only when the data changed.
+* ``live_events`` layers (staff on duty: ``roster``): one clientside gate per layer (``ccCity.layerLive``) turns
+  the Socket.IO events it declared into a refresh token while it is on and the event concerns the page's scope
+  (its ``scopes``), so an unrelated event never re-triggers the callback with a ``no_update`` that would make Dash
+  drop a call still running; the layer is then reloaded and sent only when the data changed; also reloaded on a
+  new Socket.IO connection. No polling timer (DESIGN.md: the browser receives events).
 
 Stations are hidden / shown by a class on ``<html>`` (clientside ``layerState``; live states keep flowing, drawn by
 :mod:`callbacks.map`). The heat surface (:func:`layers.enterprise_heat.surface`) is rendered for the map's bounds
@@ -37,7 +41,7 @@ from layers import display
 from layers import enterprise_heat
 from layers import regions as regions_layer
 from layers import registry
-from layers.base import EMPTY_FC, TICK_TYPE, ScopeError, pattern_id
+from layers.base import EMPTY_FC, LIVE_TYPE, ScopeError, pattern_id
 from layers.enterprise_heat import BLANK_PNG
 
 log = logging.getLogger(__name__)
@@ -79,38 +83,38 @@ def padded_bbox(bounds, pad: float = HEAT_PAD):
     return max(w, -180.0), max(s, -85.0), min(e, 180.0), min(n, 85.0)
 
 
-def load_layer(ctx, key: str, scope_raw, toggles, lang, sid, hideout, ticked: bool):
-    """What the ``MATCH`` callback answers for layer ``key``: ``(data, url, hideout, timer disabled)``.
+def load_layer(ctx, key: str, scope_raw, toggles, lang, sid, hideout, live: bool):
+    """What the ``MATCH`` callback answers for layer ``key``: ``(data, url, hideout)``.
 
-    ``hideout.key`` = ``[on, scope, lang(, socket id)]``: unchanged → nothing is sent; a timer tick reloads a
-    ``refresh_s`` layer and sends its data only when their digest changed.
+    ``hideout.key`` = ``[on, scope, lang(, socket id)]``: unchanged → nothing is sent; ``live`` (its refresh token
+    fired: a declared live event arrived) reloads a ``live_events`` layer, whose data are sent only when their
+    digest (``hideout.digest``) changed. ``reload_on_reconnect`` and ``live_events`` layers key on the socket id.
     """
     layer = registry.get(key)
     scope = _scope(ctx, scope_raw)
     on = layer.has_data(scope) and key in (toggles or [])
     load_key = [on, scope_raw if on else None, lang if on else None]
-    if layer.reload_on_reconnect:
+    if layer.reload_on_reconnect or layer.live_events:
         load_key.append(sid if on else None)
-    timer_off = not (on and layer.refresh_s)
     base = {**layer.hideout(lang), "key": load_key}
-    if _keyed(hideout, load_key) and not (ticked and on and layer.refresh_s):
-        return no_update, no_update, no_update, timer_off
+    if _keyed(hideout, load_key) and not (live and on and layer.live_events):
+        return no_update, no_update, no_update
     if not on:
-        return EMPTY_FC, None, base, timer_off
+        return EMPTY_FC, None, base
     if layer.by_url:
-        return None, layer.url(scope, lang), base, timer_off
+        return None, layer.url(scope, lang), base
     fc = display.to_display(layer.data(scope, ctx.layer_ctx, lang))
-    if layer.refresh_s:
+    if layer.live_events:
         base["digest"] = _digest(fc)
         if _keyed(hideout, load_key) and hideout.get("digest") == base["digest"]:
-            return no_update, no_update, no_update, timer_off
-    return fc, None, base, timer_off
+            return no_update, no_update, no_update
+    return fc, None, base
 
 
 def register(app, ctx) -> None:
     lctx = lambda: ctx.layer_ctx  # noqa: E731 — fresh per call (stale_after_s may change in tests)
     layer_id = pattern_id(MATCH)
-    tick_id = pattern_id(MATCH, TICK_TYPE)
+    live_id = pattern_id(MATCH, LIVE_TYPE)
 
     # ------------------------------------------------------------------ layer control state (clientside)
     app.clientside_callback(
@@ -121,19 +125,29 @@ def register(app, ctx) -> None:
 
     # ------------------------------------------------------------------ every registered layer: one callback
     @app.callback(
-        Output(layer_id, "data"), Output(layer_id, "url"), Output(layer_id, "hideout"), Output(tick_id, "disabled"),
+        Output(layer_id, "data"), Output(layer_id, "url"), Output(layer_id, "hideout"),
         Input("scope", "data"), Input("layer-toggles", "value"), Input("lang", "data"), Input("socket", "socketId"),
-        Input(tick_id, "n_intervals"),
+        Input(live_id, "data"),
         State(layer_id, "hideout"),
     )
-    def load(scope_raw, toggles, lang, sid, _ticks, hideout):
+    def load(scope_raw, toggles, lang, sid, _token, hideout):
         key = dash_ctx.outputs_list[0]["id"]["key"]
-        ticked = any(str(t_.get("prop_id", "")).endswith(".n_intervals") for t_ in dash_ctx.triggered or [])
+        live = any(LIVE_TYPE in str(t_.get("prop_id", "")) for t_ in dash_ctx.triggered or [])
         try:
-            return load_layer(ctx, key, scope_raw, toggles, lang, sid, hideout, ticked)
+            return load_layer(ctx, key, scope_raw, toggles, lang, sid, hideout, live)
         except SQLAlchemyError as exc:
             log.warning("layer %s: %s", key, exc)
-            return no_update, no_update, no_update, no_update
+            return no_update, no_update, no_update
+
+    # ------------------------------------------------------------------ live events → refresh tokens (clientside)
+    for layer in registry.live():
+        app.clientside_callback(
+            ClientsideFunction(namespace="ccCity", function_name="layerLive"),
+            Output(pattern_id(layer.key, LIVE_TYPE), "data"),
+            *[Input("socket", f"data-{event}") for event in layer.live_events],
+            State("layer-toggles", "value"), State("scope", "data"),
+            prevent_initial_call=True,
+        )
 
     app.clientside_callback(
         ClientsideFunction(namespace="ccCity", function_name="applyPipes"),

@@ -28,13 +28,14 @@ from typing import Any, ClassVar, Mapping
 
 from geo.scope import NATION, SCOPE_LEVELS, SELF_CITY_PROVINCES, Scope, ScopeError
 
-__all__ = ["EMPTY_FC", "NATION", "SCOPE_LEVELS", "SELF_CITY_PROVINCES", "Layer", "LayerContext", "LegendItem",
+__all__ = ["EMPTY_FC", "LAYER_TYPE", "LIVE_TYPE", "NATION", "SCOPE_LEVELS", "SELF_CITY_PROVINCES", "Layer", "LayerContext", "LegendItem",
            "Scope", "ScopeError", "feature_collection", "pattern_id"]
 
 #: the component-id type of a registered layer's map component
 LAYER_TYPE = "cc-layer"
-#: the id type of a registered layer's refresh timer (``dcc.Interval``)
-TICK_TYPE = "cc-layer-tick"
+#: the id type of a registered layer's live-refresh token (``dcc.Store``, set clientside by ``cc.city.layerLive`` when
+#: a Socket.IO event the layer declared in :attr:`Layer.live_events` arrives)
+LIVE_TYPE = "cc-layer-live"
 EMPTY_FC: dict = {"type": "FeatureCollection", "features": []}
 
 
@@ -82,8 +83,11 @@ class Layer:
         by_url: the browser loads the features itself from ``/api/layers/<api_key>`` (large layers).
         reload_on_reconnect: reload the data when the Socket.IO connection is new (the layer's live deltas
             resume from a fresh snapshot).
-        refresh_s: reload the data this often while the layer is on (seconds; ``None`` = never); the data are
-            sent only when they changed.
+        live_events: names of Socket.IO events of the page (e.g. ``("roster",)``, relayed by
+            :mod:`dashboard.live.ops_bridge`) after which the layer reloads while it is on — never a polling
+            timer (DESIGN.md: the browser receives events). An event whose payload has ``scopes`` (room names)
+            reloads only a page showing one of them; the data are sent only when they changed, and the layer also
+            reloads on a new Socket.IO connection (events may have been missed).
         click_kind: what a click on a feature opens in the feature panel (``None``: nothing; ``"place"``: the
             feature's own ``kind`` property).
         popup_fields: ``(property, catalog key)`` pairs a popup / tooltip shows.
@@ -101,7 +105,7 @@ class Layer:
     pane: ClassVar[str | None] = None
     by_url: ClassVar[bool] = False
     reload_on_reconnect: ClassVar[bool] = False
-    refresh_s: ClassVar[float | None] = None
+    live_events: ClassVar[tuple[str, ...]] = ()
     click_kind: ClassVar[str | None] = None
     popup_fields: ClassVar[tuple[tuple[str, str], ...]] = ()
     import_spec: ClassVar[Any] = None

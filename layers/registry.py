@@ -85,6 +85,16 @@ def drawn() -> list[Layer]:
     return [layer for layer in layers() if layer.pane]
 
 
+def live() -> list[Layer]:
+    """Drawn layers that reload on live events (:attr:`Layer.live_events`)."""
+    return [layer for layer in drawn() if layer.live_events]
+
+
+def live_events() -> list[str]:
+    """The Socket.IO events some drawn layer reloads on, each once, in layer order (the page listens to them)."""
+    return list(dict.fromkeys(ev for layer in live() for ev in layer.live_events))
+
+
 def by_api_key(name: str) -> Layer:
     """The layer served at ``/api/layers/<name>``. Raises: KeyError."""
     for layer in layers():

@@ -1,8 +1,8 @@
 """Service staff and experts online (在线服务, seed 001 table 7: 服务人员 / 厂家专家 在线数量, 省级分布, 市级分布): the people
 on duty right now, by province (national view) and by city (province and city views), one circle per region.
 
-Sources, read on every request (live: a duty flag changed in the roster shows at the layer's next refresh,
-:attr:`StaffLayer.refresh_s`):
+Sources, read on every request (live: a duty flag changed in the roster publishes ``cc:roster``, relayed to the
+page as the Socket.IO ``roster`` event, after which the layer reloads — :attr:`StaffLayer.live_events`; no timer):
 
 * the dispatch roster (``engineers``, :mod:`datasources.sql.workorders`): active field engineers with ``on_duty``;
   their province is the province of their ``city_adcode`` (:meth:`geo.regions.RegionIndex.province_of`);
@@ -128,8 +128,9 @@ class StaffLayer(Layer):
     title_key = "legend.staff"
     api_key = "staff"
     pane = "cc-points"
-    #: seconds between reloads while the layer is on (the roster's duty flags are read each time)
-    refresh_s = 15.0
+    #: reloaded while on when the roster changes (``roster``, :func:`datasources.sql.workorders.set_on_duty`) and
+    #: after the ops bridge's Redis reconnect (``ops_resync``: roster events may have been missed)
+    live_events = ("roster", "ops_resync")
     popup_fields = (("name", "staff.region"), ("roster_on_duty", "staff.roster_on_duty"),
                     ("staff_online", "staff.staff_online"), ("experts_online", "staff.experts_online"))
     swatch = {"background": COLOR_STAFF, "borderRadius": "50%"}

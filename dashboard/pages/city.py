@@ -31,7 +31,7 @@ from layers import display
 from layers import enterprise_heat
 from layers import regions as regions_layer
 from layers import registry
-from layers.base import NATION, TICK_TYPE, Scope, ScopeError, pattern_id
+from layers.base import LIVE_TYPE, NATION, Scope, ScopeError, pattern_id
 from layers.enterprise_heat import BLANK_PNG
 from layers.importing import CRS_CHOICES, import_layers, may_import
 
@@ -72,17 +72,22 @@ def default_on() -> list[str]:
     return [layer.key for layer in registry.controlled() if layer.default_on]
 
 
+def socket_events(base: list[str]) -> list[str]:
+    """The page's Socket.IO event names: ``base`` then the registered layers' ``live_events`` not in it."""
+    return [*base, *(event for event in registry.live_events() if event not in base)]
+
+
 def stores(scope: Scope) -> list:
     """Client state: the initial view, the layers on, heat options, figures, the open feature, search hits, what a
-    click on each registered layer's features opens (``layer-kinds``: ``{key: click kind}``) and one refresh timer per
-    drawn layer (``{"type": "cc-layer-tick", "key": …}``; disabled unless the layer has a ``refresh_s`` and is on)."""
-    ticks = [dcc.Interval(id=pattern_id(layer.key, TICK_TYPE), interval=int((layer.refresh_s or 3600) * 1000),
-                          disabled=True) for layer in registry.drawn()]
+    click on each registered layer's features opens (``layer-kinds``: ``{key: click kind}``) and one live-refresh
+    token per drawn layer (``{"type": "cc-layer-live", "key": …}``, set when an event in its ``live_events``
+    arrives; :mod:`callbacks.city_layers`)."""
+    tokens = [dcc.Store(id=pattern_id(layer.key, LIVE_TYPE)) for layer in registry.drawn()]
     return [
         dcc.Store(id="initial-view", data=regions_layer.region_bounds(scope)),
         dcc.Store(id="layers-on", data=default_on()),
         dcc.Store(id="layer-kinds", data={layer.key: layer.click_kind for layer in registry.drawn() if layer.click_kind}),
-        *ticks,
+        *tokens,
         dcc.Store(id="heat-opts", data={"metric": "count", "address": "registered"}),
         dcc.Store(id="region-figures"),
         dcc.Store(id="feature-open"),

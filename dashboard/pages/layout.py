@@ -254,7 +254,7 @@ def build_layout(ctx, lang: str = DEFAULT_LANG, scope=NATION) -> html.Div:
     ``?scope=…`` link opens there; :func:`dashboard.pages.city.initial_scope`)."""
     T = _Texts(lang)
     return html.Div(id="cc-root", className="cc-app", **{"data-lang": lang}, children=[
-        DashSocketIO(id="socket", eventNames=SOCKET_EVENTS),
+        DashSocketIO(id="socket", eventNames=layout_city.socket_events(SOCKET_EVENTS)),
         dcc.Location(id="url", refresh=False),
         dcc.Store(id="lang", data=lang),
         dcc.Store(id="scope", data=scope.room),
