@@ -18,7 +18,8 @@ from datasources.workers.alarm_engine import STATION_ALARM_HASH, AlarmEngine, ac
 from datasources.bus.messages import DeviceReading, StationReading, StationSummary, write_cycle
 from datasources.sql.db import make_engine, migrate
 from datasources.sql.fleet_spec import DeviceSpec, StationSpec
-from datasources.sim.physics import FleetPhysics, PIPE_LEAK_RATIO
+from datasources.sim.physics import FleetPhysics
+from datasources.sim.physics_constants import PIPE_LEAK_RATIO
 from layers.live import effective_state
 from ops.alarm_rules import load_rules
 from ops.station_state import fold_open_alarm

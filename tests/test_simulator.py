@@ -23,7 +23,8 @@ from datasources.sql.fleet_spec import DeviceSpec, StationSpec
 from datasources.modbus.codec import decode_block, plan_blocks
 from datasources.modbus.profiles import default_profiles
 from datasources.bus.redis_server import EmbeddedRedis, free_port
-from datasources.sim.physics import FAULTS, FleetPhysics
+from datasources.sim.physics import FleetPhysics
+from datasources.sim.physics_constants import FAULTS
 from datasources.sim.simulator import FleetSimulator
 
 HOST = "127.0.0.1"

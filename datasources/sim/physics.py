@@ -40,147 +40,33 @@ Model, per station (all pressures gauge, MPa; flows m³/min of free air at refer
 Determinism: everything random is a hash of (seed, device/station id, channel, time bucket), so the same seed,
 start time and sequence of ``step`` calls give bit-identical values, independent of fleet order.
 Run-state codes are those of the packaged profiles: 0 stop/standby, 1 unload, 2 load, 3 fault.
+Codes and constants (with their sources) are in :mod:`datasources.sim.physics_constants`, the hashing and value
+noise in :mod:`datasources.sim.noise`, the shift pattern in :mod:`datasources.sim.shifts`.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from datasources.sim.noise import ValueNoise, id_key, uniform
+from datasources.sim.physics_constants import (RUN_STOP, RUN_UNLOAD, RUN_LOAD, RUN_FAULT, FAULT_NONE,
+    FAULT_DISCHARGE_OVERTEMP, FAULT_DRYER_HIGH_DEW_POINT, CONTROLS, FAULTS, P_ATM_MPA, LOAD_PRESSURE_MPA,
+    UNLOAD_PRESSURE_MPA, TARGET_PRESSURE_MPA, STAGGER_MPA, MAX_STAGGER_STEPS, RATED_PRESSURE_MPA, POWER_PER_MPA,
+    UNLOADED_POWER_FRACTION, VSD_FIXED_POWER_FRACTION, VSD_MIN_SPEED, VSD_UNLOAD_MARGIN_MPA, VSD_RELOAD_MARGIN_MPA,
+    VSD_LOOP_TAU_S, VSD_INTEGRAL_TIME_S, FIXED_RUN_ON_S, VSD_RUN_ON_S, RECEIVER_M3_PER_M3_MIN, MIN_RECEIVER_M3,
+    SAFETY_VALVE_MPA, LEAK_FRACTION, DEFAULT_SPECIFIC_POWER, DEFAULT_RATED_FLOW, TRIP_TEMP_C, OVERHEAT_TARGET_C,
+    DISCHARGE_TAU_S, OVERHEAT_TAU_S, DEW_POINT_NORMAL_C, DEW_POINT_FAULT_C, HIGH_DEW_POINT_WARN_C, DEW_TAU_S,
+    DRYER_KW_PER_M3_MIN, DRYER_NO_LOAD_FRACTION, ROOM_TAU_S, FIRE_ROOM_RISE_C, FIRE_TAU_S, DOOR_OPEN_AFTER_ENTRY_S,
+    LINE_VOLTAGE_V, CST_OFFSET_S, MAX_SUBSTEP_S, SHIFT_TYPES, PIPE_NOMINAL_MPA, PIPE_LOW_RATIO, PIPE_NOISE_RATIO,
+    PIPE_LEAK_RATIO, PIPE_TEMP_C)
+from datasources.sim.shifts import plant_demand
 from datasources.sql.fleet_spec import StationSpec
 
-# --- codes (same as the ``run_state`` / ``fault_code`` registers of the packaged profiles) -------------------------
-RUN_STOP, RUN_UNLOAD, RUN_LOAD, RUN_FAULT = 0, 1, 2, 3
-FAULT_NONE = 0
-#: compressor tripped on discharge over-temperature (≥ :data:`TRIP_TEMP_C`)
-FAULT_DISCHARGE_OVERTEMP = 101
-#: dryer warning: pressure dew point above :data:`HIGH_DEW_POINT_WARN_C` (dryer keeps running, run_state 2)
-FAULT_DRYER_HIGH_DEW_POINT = 201
-
-#: remote controls of a compressor accepted by :meth:`FleetPhysics.command_many`
-CONTROLS = ("run_command", "load_enable", "load_pressure_mpa", "unload_pressure_mpa", "target_pressure_mpa")
-#: injectable station faults (same names as ``python -m dashboard fault``)
-FAULTS = ("overheat", "high_dew_point", "comm_loss", "fire", "flood", "intrusion", "pressure_drop", "occupancy",
-          "pipe_leak")
-
-# --- constants and the source of each ------------------------------------------------------------------------------
-P_ATM_MPA = 0.101325                 # standard atmosphere
-LOAD_PRESSURE_MPA = 0.62             # pressure band of issue 2: load at 0.62 MPa …
-UNLOAD_PRESSURE_MPA = 0.72           # … unload at 0.72 MPa
-TARGET_PRESSURE_MPA = 0.67           # VSD set point: middle of the band
-STAGGER_MPA = 0.01                   # set-point stagger per fixed-speed unit (cascade sequencing)
-MAX_STAGGER_STEPS = 4                # lowest stagger 0.58/0.68 MPa
-RATED_PRESSURE_MPA = 0.70            # pressure at which the rated specific power holds
-POWER_PER_MPA = 0.6                  # +6 % power per 0.1 MPa (rule of thumb: ~7 % per bar)
-UNLOADED_POWER_FRACTION = 0.30       # unloaded screw compressor draws 25–35 % of full-load power
-VSD_FIXED_POWER_FRACTION = 0.05      # VSD: small fixed part (drive, fan) + part proportional to speed
-VSD_MIN_SPEED = 0.30                 # typical turndown of screw VSDs: 25–35 % minimum speed
-VSD_UNLOAD_MARGIN_MPA = 0.03         # VSD unloads at target + 0.03 MPa when at minimum speed
-VSD_RELOAD_MARGIN_MPA = 0.02         # … and reloads at target − 0.02 MPa
-VSD_LOOP_TAU_S = 8.0                 # closed-loop time constant of the VSD pressure loop
-VSD_INTEGRAL_TIME_S = 30.0
-FIXED_RUN_ON_S = 300.0               # run-on timer before standby (controllers: 3–10 min)
-VSD_RUN_ON_S = 60.0
-RECEIVER_M3_PER_M3_MIN = 0.3         # receiver + piping volume per m³/min of capacity
-MIN_RECEIVER_M3 = 1.0
-SAFETY_VALVE_MPA = 0.80
-LEAK_FRACTION = 1.5                  # pressure_drop: a burst line drawing 1.5 × capacity at 0.67 MPa
-DEFAULT_SPECIFIC_POWER = 7.0         # kW/(m³/min) when a spec does not say
-DEFAULT_RATED_FLOW = 10.0            # m³/min when a spec does not say
-TRIP_TEMP_C = 110.0                  # discharge over-temperature trip (screw controllers: 105–115 °C)
-OVERHEAT_TARGET_C = 135.0            # where a failed cooler drives the discharge temperature
-DISCHARGE_TAU_S = 90.0
-OVERHEAT_TAU_S = 40.0
-DEW_POINT_NORMAL_C = 3.0             # refrigerated dryer, ISO 8573-1 class 4 (≤ +3 °C)
-DEW_POINT_FAULT_C = 15.0             # high_dew_point fault: dryer refrigerant circuit failed
-HIGH_DEW_POINT_WARN_C = 10.0
-DEW_TAU_S = 60.0
-DRYER_KW_PER_M3_MIN = 0.10           # refrigerated dryer: ≈ 0.1 kW per m³/min
-DRYER_NO_LOAD_FRACTION = 0.35
-ROOM_TAU_S = 900.0
-FIRE_ROOM_RISE_C = 45.0
-FIRE_TAU_S = 120.0
-DOOR_OPEN_AFTER_ENTRY_S = 30.0       # occupancy: the door reads open for 30 s after someone enters
-LINE_VOLTAGE_V = 380.0               # LV feeder, line-to-line
-CST_OFFSET_S = 8 * 3600              # China Standard Time = UTC+8 (shift pattern)
-MAX_SUBSTEP_S = 1.0                  # step() integrates in sub-steps of at most 1 s
-SHIFT_TYPES = (1, 2, 3)
 
 _KIND_CODE = {"compressor": 0, "dryer": 1, "flow_meter": 2, "power_meter": 3, "station_io": 4, "pipe_sensor": 5}
-PIPE_NOMINAL_MPA = 0.7                # pipe sensor default nominal: the demo compressed-air lines' 0.7 MPa
-PIPE_LOW_RATIO = 0.8                  # default low-pressure set point = 0.8 × nominal (layers/pipelines.py LOW_RATIO)
-PIPE_NOISE_RATIO = 0.015              # ± 1.5 % of nominal: transmitter noise and demand swings
-PIPE_LEAK_RATIO = 0.6                 # pipe_leak: the segment falls to 0.6 × nominal, well below the set point
-PIPE_TEMP_C = 15.0                    # medium temperature in a buried line
-
-# --- deterministic hashing ---------------------------------------------------------------------------------------
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31, _S11 = (np.uint64(s) for s in (30, 27, 31, 11))
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser on a uint64 array (wrapping arithmetic)."""
-    with np.errstate(over="ignore"):
-        x = x + _GOLDEN
-        x = (x ^ (x >> _S30)) * _M1
-        x = (x ^ (x >> _S27)) * _M2
-    return x ^ (x >> _S31)
-
-
-def _id_key(text: str) -> int:
-    """Stable 64-bit key of an id (Python's ``hash`` is salted per process, blake2b is not)."""
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
-
-
-def _uniform(keys: np.ndarray, channel: int, bucket: int = 0) -> np.ndarray:
-    """Uniform [0, 1) per key, a pure function of (key, channel, bucket)."""
-    salt = _mix(np.array([(channel * 0x100000001B3 + bucket) & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
-    h = _mix(keys ^ salt)
-    return (h >> _S11).astype(np.float64) * (1.0 / 9007199254740992.0)
-
-
-class _ValueNoise:
-    """Smooth value noise in [-1, 1] per key, a pure function of time (period ``tau_s``), cached per time bucket."""
-
-    def __init__(self, keys: np.ndarray, channel: int, tau_s: float) -> None:
-        self.keys, self.channel, self.tau = keys, channel, float(tau_s)
-        self._k: int | None = None
-        self._r0 = self._r1 = np.zeros(len(keys))
-
-    def _rand(self, k: int) -> np.ndarray:
-        return 2.0 * _uniform(self.keys, self.channel, k) - 1.0
-
-    def __call__(self, t: float) -> np.ndarray:
-        x = t / self.tau
-        k = math.floor(x)
-        if k != self._k:
-            if self._k is not None and k == self._k + 1:
-                self._r0 = self._r1
-            else:
-                self._r0 = self._rand(k)
-            self._r1 = self._rand(k + 1)
-            self._k = k
-        f = x - k
-        u = f * f * (3.0 - 2.0 * f)
-        return self._r0 + (self._r1 - self._r0) * u
-
-
-def _sig(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
-
-
-def _window(h: np.ndarray, start: float, end: float, width: float = 0.12) -> np.ndarray:
-    """≈1 for ``start`` ≤ h ≤ ``end`` (hours), smooth edges of ``width`` hours."""
-    return _sig((h - start) / width) * _sig((end - h) / width)
-
-
-def _dip(h: np.ndarray, centre: float, half: float, depth: float) -> np.ndarray:
-    return 1.0 - depth * _window(h, centre - half, centre + half, 0.06)
 
 
 class FleetPhysics:
@@ -213,7 +99,7 @@ class FleetPhysics:
         self.seed = int(seed)
         self.t_s = float(time.time() if now_s is None else now_s)
         vsd_set = set(vsd_models) if vsd_models is not None else None
-        seed_key = _id_key(f"seed:{self.seed}")
+        seed_key = id_key(f"seed:{self.seed}")
 
         built = [s for s in stations if s.lifecycle == "built"]
         self.station_ids: list[str] = [s.station_id for s in built]
@@ -257,12 +143,12 @@ class FleetPhysics:
         self.flow_meter_ids, self.power_meter_ids, self.station_io_ids = fm_ids, pm_ids, io_ids
         self.pipe_sensor_ids = ps_ids
         self.ps_st = np.array(ps_st, dtype=np.intp)
-        self.ps_key = np.array([_id_key(i) for i in ps_ids], dtype=np.uint64)
+        self.ps_key = np.array([id_key(i) for i in ps_ids], dtype=np.uint64)
         self.ps_nominal = np.full(len(ps_ids), PIPE_NOMINAL_MPA)
         self.ps_low = PIPE_LOW_RATIO * self.ps_nominal
 
         def keys(ids: list[str]) -> np.ndarray:
-            return np.array([_id_key(i) for i in ids], dtype=np.uint64) ^ np.uint64(seed_key)
+            return np.array([id_key(i) for i in ids], dtype=np.uint64) ^ np.uint64(seed_key)
 
         # ---- stations
         self.s_key = keys(self.station_ids)
@@ -275,7 +161,7 @@ class FleetPhysics:
         self.cap = np.bincount(self.c_st, weights=self.c_qr, minlength=S).astype(float)
         volume = np.maximum(MIN_RECEIVER_M3, RECEIVER_M3_PER_M3_MIN * self.cap)
         self.s_gain = P_ATM_MPA / (60.0 * volume)               # MPa per (m³/min · s)
-        u = [_uniform(self.s_key, ch) for ch in range(10)]
+        u = [uniform(self.s_key, ch) for ch in range(10)]
         self.s_shift = np.select([u[0] < 0.25, u[0] < 0.65], [1, 2], 3).astype(np.int8)
         self.s_prod = 0.55 + 0.30 * u[1]                         # production-hours demand, fraction of capacity
         self.s_base = 0.08 + 0.12 * u[2]                         # off-hours demand (leaks, base users)
@@ -286,18 +172,18 @@ class FleetPhysics:
         self.s_phase_s = (u[5] - 0.5) * 2400.0                   # ± 20 min per site
         self.s_room_base = 14.0 + 14.0 * u[6]                    # °C
         self.s_meter_age_h = (0.3 + 3.7 * u[7]) * 8760.0
-        self._n_dem_slow = _ValueNoise(self.s_key, 101, 120.0)
-        self._n_dem_fast = _ValueNoise(self.s_key, 102, 15.0)
-        self._n_fm = _ValueNoise(self.s_key, 103, 7.0)
-        self._n_pm = _ValueNoise(self.s_key, 104, 5.0)
-        self._n_dew = _ValueNoise(self.s_key, 105, 90.0)
-        self._n_volt = _ValueNoise(self.s_key, 106, 30.0)
+        self._n_dem_slow = ValueNoise(self.s_key, 101, 120.0)
+        self._n_dem_fast = ValueNoise(self.s_key, 102, 15.0)
+        self._n_fm = ValueNoise(self.s_key, 103, 7.0)
+        self._n_pm = ValueNoise(self.s_key, 104, 5.0)
+        self._n_dew = ValueNoise(self.s_key, 105, 90.0)
+        self._n_volt = ValueNoise(self.s_key, 106, 30.0)
         self.s_fault = {f: np.zeros(S, dtype=bool) for f in FAULTS}
         self.s_occ_since = np.full(S, -np.inf)
 
         # ---- compressors
         self.c_key = keys(comp_ids)
-        cu = [_uniform(self.c_key, ch) for ch in range(20, 26)]
+        cu = [uniform(self.c_key, ch) for ch in range(20, 26)]
         stagger = np.minimum(np.array(comp_order, dtype=float), MAX_STAGGER_STEPS) * STAGGER_MPA
         self.c_load_p = np.round(LOAD_PRESSURE_MPA - stagger, 3)
         self.c_unload_p = np.round(UNLOAD_PRESSURE_MPA - stagger, 3)
@@ -316,8 +202,8 @@ class FleetPhysics:
         p_rated = self.c_sp * self.c_qr
         self.c_energy = self.c_load_h * p_rated + (self.c_run_h - self.c_load_h) * UNLOADED_POWER_FRACTION * p_rated
         self.c_air = self.c_load_h * self.c_qr * 60.0
-        self._n_comp = _ValueNoise(self.c_key, 201, 5.0)
-        self._n_ctemp = _ValueNoise(self.c_key, 202, 20.0)
+        self._n_comp = ValueNoise(self.c_key, 201, 5.0)
+        self._n_ctemp = ValueNoise(self.c_key, 202, 20.0)
 
         # ---- initial operating point near equilibrium (then a warm-up step settles it)
         self.p_header = np.full(S, TARGET_PRESSURE_MPA - 0.01)
@@ -361,28 +247,10 @@ class FleetPhysics:
         Shape ``(n_stations,)``, values in [0.03, 0.95]; the leak of a ``pressure_drop`` fault is not included.
         Shift pattern in China Standard Time (UTC+8) with a per-site offset of ± 20 min, see the module docstring.
         """
-        local = t_s + CST_OFFSET_S + self.s_phase_s
-        day = np.floor(local / 86400.0)
-        h = (local - day * 86400.0) / 3600.0
-        activity = np.empty_like(h)
-        i1, i2, i3 = self._shift_index
-        h1, h2, h3 = h[i1], h[i2], h[i3]
-        activity[i1] = _window(h1, 8.0, 17.0) * _dip(h1, 12.5, 0.5, 0.35)
-        activity[i2] = (_window(h2, 8.0, 23.5) * _dip(h2, 12.5, 0.5, 0.25) * _dip(h2, 18.25, 0.25, 0.25)
-                        * _dip(h2, 16.0, 0.17, 0.15))
-        activity[i3] = ((0.85 + 0.15 * _window(h3, 7.5, 22.0)) * _dip(h3, 8.0, 0.17, 0.15)
-                        * _dip(h3, 16.0, 0.17, 0.15) * _dip(h3, 0.0, 0.17, 0.15) * _dip(h3, 24.0, 0.17, 0.15))
-        dow = (day.astype(np.int64) + 3) % 7          # 1970-01-01 was a Thursday; Monday = 0
-        f_today = self._day_factor(dow)
-        f_tomorrow = self._day_factor((dow + 1) % 7)
-        blend = np.clip(h - 23.0, 0.0, 1.0)           # ramp between days over the last hour
-        day_factor = f_today + (f_tomorrow - f_today) * blend
-        frac = self.s_base + (self.s_prod - self.s_base) * activity * day_factor
+        frac = plant_demand(t_s + CST_OFFSET_S + self.s_phase_s, self._shift_index, self.s_base, self.s_prod,
+                            self.s_sat, self.s_sun)
         frac = frac * (1.0 + 0.06 * self._n_dem_slow(t_s) + 0.03 * self._n_dem_fast(t_s))
         return np.clip(frac, 0.03, 0.95)
-
-    def _day_factor(self, dow: np.ndarray) -> np.ndarray:
-        return np.where(dow == 5, self.s_sat, np.where(dow == 6, self.s_sun, 1.0))
 
     def _room_target(self, t_s: float, load: np.ndarray) -> np.ndarray:
         h = ((t_s + CST_OFFSET_S) % 86400.0) / 3600.0

@@ -56,7 +56,8 @@ from datasources.bus.messages import SIM_CONTROL_CHANNEL
 from datasources.sql.fleet_spec import DeviceSpec, StationSpec
 from datasources.modbus.codec import DecodeError, decode, encode
 from datasources.modbus.profiles import DeviceProfile, RegisterSpec, default_profiles
-from datasources.sim.physics import CONTROLS, FAULTS, FleetPhysics
+from datasources.sim.physics import FleetPhysics
+from datasources.sim.physics_constants import CONTROLS, FAULTS
 
 log = logging.getLogger(__name__)
 
@@ -507,7 +508,7 @@ class FleetSimulator:
         return n
 
     def inject_fault(self, station_id: str, fault: str, on: bool = True) -> None:
-        """Switch a station fault on/off; names and effects in :data:`datasources.sim.physics.FAULTS` and
+        """Switch a station fault on/off; names and effects in :data:`datasources.sim.physics_constants.FAULTS` and
         :meth:`~datasources.sim.physics.FleetPhysics.set_fault`. ``comm_loss`` takes effect on the wire at once.
 
         Raises:
