@@ -9,11 +9,13 @@ import pytest
 from sqlalchemy import text
 
 from datasources.sql.db import make_engine, migrate
-from datasources.sql.energy_store import (Scope, comparison_starts, degradation_flags, rank_stations, ratio_breakdown,
-                                      ratio_series, ratio_trend, write_rollups)
+from datasources.sql.energy_store import (comparison_starts, degradation_flags, rank_stations, ratio_breakdown,
+                                          ratio_series, ratio_trend)
+from datasources.sql.rollup_writes import write_rollups
 from datasources.sql.fleet_spec import DeviceSpec, StationSpec
 from datasources.sim.history import generate_history
 from datasources.sql.repository import save_fleet
+from geo.scope import Scope
 from ops.energy import CST, bucket_start, month_key
 
 STATIONS = [  # id, province, city, compressors (rated flow m³/min, specific power kW/(m³/min))

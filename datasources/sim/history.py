@@ -36,7 +36,7 @@ import numpy as np
 from sqlalchemy import Engine, bindparam, func, select
 
 from datasources.sql.energy_models import DEVICE_TABLES, STATION_TABLES
-from datasources.sql.energy_store import write_rollups
+from datasources.sql.rollup_writes import write_rollups
 from datasources.sql.fleet_spec import StationSpec
 from ops.energy import CST, CST_OFFSET_S, bucket_start
 

@@ -60,7 +60,7 @@ from datasources.bus.messages import READINGS_STREAM, SCHEMA_VERSION, SchemaErro
 from datasources.bus.shard import check_shard, shard_of
 from datasources.settings import get_settings
 from datasources.sql.energy_models import DEVICE_TABLES, STATION_TABLES, RecorderStationState
-from datasources.sql.energy_store import write_rollups
+from datasources.sql.rollup_writes import write_rollups
 from datasources.workers.rollup import RELEVANT_KINDS, RollupBatch, StationState
 from ops.energy import DEFAULT_MAX_GAP_S
 

@@ -42,14 +42,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from datasources.sql.energy_store import DEVICE_MEASURES, STATION_MEASURES
+from datasources.sql.rollup_writes import DEVICE_MEASURES, STATION_MEASURES
 from ops.energy import CST_OFFSET_S, ENERGY_KWH_MODULUS, VOLUME_M3_MODULUS, counter_delta, month_key
 from ops.vocab import STATION_ONLINE_STATES
 
 #: device kinds whose readings feed the rollups; other kinds are ignored
 RELEVANT_KINDS = frozenset(("compressor", "flow_meter", "power_meter"))
 
-# accumulator layout (lists, for speed), same order as energy_store.STATION_MEASURES / DEVICE_MEASURES
+# accumulator layout (lists, for speed), same order as rollup_writes.STATION_MEASURES / DEVICE_MEASURES
 SAMPLES, FLOW, POWER, AIR, ENERGY, COVERED, LOADED, UNLOADED, STOPPED, FAULT, UNLOADED_KWH, PMIN, PMAX, GAPS, \
     RESETS = range(15)
 COMP_AIR, COMP_ENERGY = 15, 16      # station accumulators
@@ -326,7 +326,7 @@ class RollupBatch:
         S.last_entry = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     def _rows(self, stations: set[str]) -> dict[tuple[str, str], list[tuple]]:
-        """Row tuples (``energy_store.rollup_columns`` order) per (level, granularity) for the accepted stations:
+        """Row tuples (``rollup_writes.rollup_columns`` order) per (level, granularity) for the accepted stations:
         the minute accumulators and their merges into hour and CST-day buckets."""
         out: dict[tuple[str, str], list[tuple]] = {(lv, g): [] for lv in ("station", "device")
                                                    for g in ("minute", "hour", "day")}
