@@ -5,7 +5,8 @@ device is a :class:`~pymodbus.simulator.SimDevice` (the SimData/SimDevice API py
 deprecated ``ModbusServerContext``) at its own unit id, so several stations share a port, as behind a gateway.
 The four register types are kept apart (non-shared blocks), as on a real controller: ``coil 0`` and ``holding 0``
 are different cells. Each block spans its profile's addresses (gaps read 0); other addresses answer exception 2
-(ILLEGAL DATA ADDRESS).
+(ILLEGAL DATA ADDRESS). The block layout and the register encoding of reads and writes are
+:mod:`datasources.sim.register_blocks`; this module runs the servers, the tick loop, overrides, faults and control.
 
 How values reach the wire: the physics steps all devices at once (numpy, one call per tick); a SimDevice *action*
 callback — called by pymodbus with the live register list before every read or write of a block — re-encodes that
@@ -44,99 +45,26 @@ import logging
 import math
 import signal
 import time
-from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
+from pymodbus.simulator import SimDevice
 
 from datasources.bus.messages import SIM_CONTROL_CHANNEL
-from datasources.sql.fleet_spec import DeviceSpec, StationSpec
-from datasources.modbus.codec import DecodeError, decode, encode
-from datasources.modbus.profiles import DeviceProfile, RegisterSpec, default_profiles
+from datasources.sql.fleet_spec import StationSpec
+from datasources.modbus.codec import DecodeError, encode
+from datasources.modbus.profiles import DeviceProfile, default_profiles
 from datasources.sim.physics import FleetPhysics
 from datasources.sim.physics_constants import CONTROLS, FAULTS
+from datasources.sim.register_blocks import (CATCH_ALL_SPAN, FC_REGISTER_TYPE, RegisterBlock, ServedDevice,
+                                             block_layout, block_simdata, decode_write, encode_block)
 
 log = logging.getLogger(__name__)
 
 COMM_LOSS_MODES = ("timeout", "exception")
 CONTROL_SCHEMA_VERSION = 1
-#: function code → register type (Modbus Application Protocol V1.1b3 §6)
-_FC_TYPE = {1: "coil", 5: "coil", 15: "coil", 2: "discrete_input", 4: "input",
-            3: "holding", 6: "holding", 16: "holding", 22: "holding", 23: "holding"}
-_REGISTER_TYPES = ("coil", "discrete_input", "holding", "input")
-_PLACEHOLDER_ADDRESS = 60000       # a cell far from any profile address, when a register type is empty
-_CATCH_ALL_SPAN = 1024             # addresses covered by the unit-id-0 catch-all device (unknown unit ids)
-_INT_RANGES = {"int16": (-(2**15), 2**15 - 1), "uint16": (0, 2**16 - 1), "int32": (-(2**31), 2**31 - 1),
-               "uint32": (0, 2**32 - 1)}
-
-
-@dataclass
-class _Block:
-    """One register type of one device as pymodbus holds it: ``n_words`` words from ``start`` (bits: a multiple
-    of 16, 16 bits per word)."""
-
-    rtype: str
-    start: int
-    n_words: int
-    specs: tuple[RegisterSpec, ...]
-    by_address: dict[int, RegisterSpec] = field(default_factory=dict)
-
-    @property
-    def is_bit(self) -> bool:
-        return self.rtype in ("coil", "discrete_input")
-
-
-@dataclass
-class _Device:
-    spec: DeviceSpec
-    profile: DeviceProfile
-    blocks: dict[str, _Block]
-    overrides: dict[str, float | int] = field(default_factory=dict)
-    memory: dict[str, float | int] = field(default_factory=dict)   # writable registers the physics does not model
-    encoded_at: dict[str, int] = field(default_factory=dict)        # rtype → version last encoded
-
-
-def _layout(profile: DeviceProfile) -> dict[str, _Block]:
-    blocks: dict[str, _Block] = {}
-    for rtype in _REGISTER_TYPES:
-        specs = tuple(sorted((s for s in profile.registers if s.register_type == rtype), key=lambda s: s.address))
-        if not specs:
-            continue
-        lo = min(s.address for s in specs)
-        hi = max(s.address + s.count for s in specs)
-        if rtype in ("coil", "discrete_input"):
-            start = lo - lo % 16
-            n_words = (hi - start + 15) // 16
-        else:
-            start, n_words = lo, hi - lo
-        blocks[rtype] = _Block(rtype, start, n_words, specs, {s.address: s for s in specs})
-    return blocks
-
-
-def _simdata(blocks: dict[str, _Block], span: int | None = None) -> tuple[list[SimData], ...]:
-    """The four non-shared pymodbus blocks (coils, discrete inputs, holding, input) of a device layout."""
-    out: list[list[SimData]] = []
-    for rtype in _REGISTER_TYPES:
-        bits = rtype in ("coil", "discrete_input")
-        # scalar value × count: pymodbus validates and packs one value instead of a list (fast for 75,000 devices)
-        if span is not None:
-            start, count = 0, span
-        elif rtype in blocks:
-            start, count = blocks[rtype].start, blocks[rtype].n_words * (16 if bits else 1)
-        else:
-            start, count = _PLACEHOLDER_ADDRESS, 1
-        out.append([SimData(start, count=count, values=False, datatype=DataType.BITS) if bits
-                    else SimData(start, count=count, values=0, datatype=DataType.REGISTERS)])
-    return tuple(out)
-
-
-def _value_bounds(spec: RegisterSpec) -> tuple[float, float]:
-    lo, hi = _INT_RANGES[spec.data_type]
-    a, b = lo * spec.scale + spec.offset, hi * spec.scale + spec.offset
-    return (a, b) if a <= b else (b, a)
 
 
 class FleetSimulator:
@@ -177,10 +105,10 @@ class FleetSimulator:
         self.time_scale = float(time_scale)
         self.comm_loss_mode = comm_loss_mode
         start = time.time() if start_time_s is None else float(start_time_s)
-        self._devices: dict[str, _Device] = {}
-        self._endpoints: dict[tuple[str, int], dict[int, _Device]] = {}
+        self._devices: dict[str, ServedDevice] = {}
+        self._endpoints: dict[tuple[str, int], dict[int, ServedDevice]] = {}
         built = [s for s in stations if s.lifecycle == "built"]
-        layouts: dict[str, dict[str, _Block]] = {}  # per model; blocks are read-only, shared by its devices
+        layouts: dict[str, dict[str, RegisterBlock]] = {}  # per model; blocks are read-only, shared by its devices
         for st in built:
             for dev in st.devices:
                 profile = self.profiles.get(dev.model)
@@ -196,8 +124,8 @@ class FleetSimulator:
                 if not 0 <= dev.unit_id <= 247:
                     raise ValueError(f"device {dev.device_id}: unit id {dev.unit_id} is outside 0..247")
                 if dev.model not in layouts:
-                    layouts[dev.model] = _layout(profile)
-                d = _Device(dev, profile, layouts[dev.model])
+                    layouts[dev.model] = block_layout(profile)
+                d = ServedDevice(dev, profile, layouts[dev.model])
                 units[dev.unit_id] = d
                 self._devices[dev.device_id] = d
         vsd_models = {m for m, p in self.profiles.items() if p.kind == "compressor"
@@ -315,7 +243,7 @@ class FleetSimulator:
         self.ticks += 1
 
     # ------------------------------------------------------------------------------------------------ pymodbus glue
-    def _sim_device(self, dev: _Device) -> SimDevice:
+    def _sim_device(self, dev: ServedDevice) -> SimDevice:
         async def action(function_code: int, start_address: int, address: int, count: int,
                          current_registers: list[int], set_values: list[int] | list[bool] | None,
                          ) -> ExcCodes | None:
@@ -323,7 +251,7 @@ class FleetSimulator:
 
         template = self._templates.get(dev.spec.model)
         if template is None:  # pymodbus validates a SimDevice on construction: once per model, then copies
-            template = self._templates[dev.spec.model] = SimDevice(id=1, simdata=_simdata(dev.blocks))
+            template = self._templates[dev.spec.model] = SimDevice(id=1, simdata=block_simdata(dev.blocks))
         sim_device = copy.copy(template)
         sim_device.id = dev.spec.unit_id
         sim_device.action = action
@@ -337,16 +265,16 @@ class FleetSimulator:
                 raise NoSuchIdException("unit id not served by the simulator")
             return ExcCodes.GATEWAY_PATH_UNAVIABLE
 
-        return SimDevice(id=0, simdata=_simdata({}, span=_CATCH_ALL_SPAN), action=action)
+        return SimDevice(id=0, simdata=block_simdata({}, span=CATCH_ALL_SPAN), action=action)
 
-    def _on_access(self, dev: _Device, function_code: int, address: int, registers: list[int],
+    def _on_access(self, dev: ServedDevice, function_code: int, address: int, registers: list[int],
                    set_values: list[int] | list[bool] | None) -> ExcCodes | None:
         """pymodbus action: refresh the block from the physics before a read; apply a write to the physics."""
         if self.physics.fault_active(dev.spec.station_id, "comm_loss"):
             if self.comm_loss_mode == "timeout":
                 raise NoSuchIdException(f"{dev.spec.device_id}: comm_loss (simulated, no reply)")
             return ExcCodes.GATEWAY_NO_RESPONSE
-        rtype = _FC_TYPE.get(function_code)
+        rtype = FC_REGISTER_TYPE.get(function_code)
         block = dev.blocks.get(rtype) if rtype else None
         if block is None:
             return ExcCodes.ILLEGAL_ADDRESS
@@ -355,60 +283,17 @@ class FleetSimulator:
             return None
         return self._apply_write(dev, block, address, list(set_values), registers)
 
-    def _refresh(self, dev: _Device, block: _Block, registers: list[int]) -> None:
+    def _refresh(self, dev: ServedDevice, block: RegisterBlock, registers: list[int]) -> None:
         if dev.encoded_at.get(block.rtype) == self._version:
             return
-        values = self._current(dev)
-        if block.is_bit:
-            words = [0] * block.n_words
-            for spec in block.specs:
-                if values.get(spec.name):
-                    b = spec.address - block.start
-                    words[b >> 4] |= 1 << (b & 15)
-            registers[:block.n_words] = words
-        else:
-            for spec in block.specs:
-                o = spec.address - block.start
-                registers[o:o + spec.count] = self._encode(dev, spec, values.get(spec.name, 0))
+        encode_block(dev.spec.device_id, block, self._current(dev), registers, self._warned)
         dev.encoded_at[block.rtype] = self._version
 
-    def _encode(self, dev: _Device, spec: RegisterSpec, value: float | int) -> list[int] | list[bool]:
-        try:
-            return encode(spec, value)
-        except (DecodeError, ValueError, OverflowError) as exc:
-            if (dev.spec.device_id, spec.name) not in self._warned:
-                self._warned.add((dev.spec.device_id, spec.name))
-                log.warning("%s.%s = %r does not fit the register; clamped (%s)", dev.spec.device_id, spec.name,
-                            value, exc)
-            lo, hi = _value_bounds(spec)
-            v = 0.0 if isinstance(value, float) and math.isnan(value) else min(max(float(value), lo), hi)
-            return encode(spec, v)
-
-    def _apply_write(self, dev: _Device, block: _Block, address: int, values: list, registers: list[int],
+    def _apply_write(self, dev: ServedDevice, block: RegisterBlock, address: int, values: list, registers: list[int],
                      ) -> ExcCodes | None:
-        changes: dict[str, float | int] = {}
-        if block.is_bit:
-            for k, bit in enumerate(values):
-                spec = block.by_address.get(address + k)
-                if spec is None:
-                    continue
-                if not spec.writable:
-                    return ExcCodes.ILLEGAL_ADDRESS
-                changes[spec.name] = int(bool(bit))
-        else:
-            words = list(registers[:block.n_words])
-            lo = address - block.start
-            words[lo:lo + len(values)] = [int(v) for v in values]
-            end = address + len(values)
-            for spec in block.specs:
-                if spec.address < end and spec.address + spec.count > address:
-                    if not spec.writable:
-                        return ExcCodes.ILLEGAL_ADDRESS
-                    o = spec.address - block.start
-                    try:
-                        changes[spec.name] = decode(spec, words[o:o + spec.count])
-                    except DecodeError:
-                        return ExcCodes.ILLEGAL_VALUE
+        changes = decode_write(block, address, values, registers)
+        if isinstance(changes, ExcCodes):
+            return changes
         controls = {k: v for k, v in changes.items() if k in CONTROLS}
         if controls:
             try:
@@ -428,13 +313,13 @@ class FleetSimulator:
         return None
 
     # ------------------------------------------------------------------------------------------------ public API
-    def _device(self, device_id: str) -> _Device:
+    def _device(self, device_id: str) -> ServedDevice:
         try:
             return self._devices[device_id]
         except KeyError:
             raise KeyError(f"device {device_id!r} is not served by the simulator") from None
 
-    def _current(self, dev: _Device) -> dict[str, float | int]:
+    def _current(self, dev: ServedDevice) -> dict[str, float | int]:
         values = self.physics.device_values(dev.spec.device_id)
         if dev.memory:
             values.update(dev.memory)
