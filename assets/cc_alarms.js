@@ -8,7 +8,7 @@
  *   openAlarm / dispatchReq / openOrder / controlPending   which dialog shows what
  *   dockTab, mute   dock tabs, sound toggle (kept in localStorage)
  *   controlState    compressor run states and the room's occupancy in the site panel (live station_values)
- *   cameraOpen      the camera panel opens by itself on fire / flood / intrusion alarms and remote operations
+ *   cameraOpen      the camera panel opens by itself on remote operations and on alarms the server flags opens_camera
  *   stationRefresh / alarmRefresh / orderRefresh   live events that concern the open station / alarm / order
  *
  * Also: ages and SLA countdowns tick every second in place (elements with data-since / data-deadline), sign-out.
@@ -29,7 +29,6 @@
         received: []       // [{id, event, ts_ms, at}] for latency measurements
     };
     var fns = {};
-    var CAMERA_RULES = {fire_alarm: 1, flood_alarm: 1, intrusion_alarm: 1};
 
     function annunciation() { return cc.vocab.alerting || {}; }
     function can(me, perm) { return !!(me && me.permissions && me.permissions.indexOf(perm) >= 0); }
@@ -437,7 +436,7 @@
         }
         if (pid.indexOf("socket.data-alarm") === 0) {
             var a = alarmEvt && alarmEvt.alarm;
-            if (a && alarmEvt.event === "raised" && CAMERA_RULES[a.rule] &&
+            if (a && alarmEvt.event === "raised" && a.opens_camera &&
                     (!alarmEvt.scopes || alarmEvt.scopes.indexOf(scope || "nation") >= 0)) {
                 return {station_id: a.station_id, reason: a.rule, alarm_id: a.id, ts: now};
             }

@@ -59,7 +59,6 @@
 
     // the feed heartbeat (dashboard/bridge.py feed_status): a connected socket is not proof that data flows
     var feedSeen = {obj: null, at: 0, out: null};
-    var HEARTBEAT_LOST_S = 15;  // three missed heartbeats (CC_FEED_HEARTBEAT_S = 5 s)
     var STALE_TITLES = {silent: "conn.title_stale_silent", bus: "conn.title_stale_bus", age: "conn.title_stale_age"};
 
     function fmtAge(s) {
@@ -74,7 +73,8 @@
         if (feed && feed !== feedSeen.obj) { feedSeen.obj = feed; feedSeen.at = nowMs; }
         if (!feed) { return {state: "live"}; }  // until the first heartbeat (sent on join)
         var silentS = (nowMs - feedSeen.at) / 1000;
-        if (silentS > HEARTBEAT_LOST_S) { return {state: "stale", why: "silent", age: silentS}; }
+        // the server's limit (feed.lost_after_s = three missed heartbeats, dashboard/live/bridge.py feed_status)
+        if (feed.lost_after_s && silentS > feed.lost_after_s) { return {state: "stale", why: "silent", age: silentS}; }
         if (!feed.bus) { return {state: "stale", why: "bus", age: silentS}; }
         if (feed.newest_reading_ms) {
             var ageS = (feed.ts_ms - feed.newest_reading_ms) / 1000 + silentS;
@@ -334,14 +334,15 @@
         var states = (hideout && hideout.states) || {};
         var lang = (hideout && hideout.lang) || "zh";
         var feats = (data && data.features) || [];
+        var attn = cc.vocab.station_attention_states || [];  // ops/vocab.py STATION_ATTENTION_STATES, in list order
         var rows = [];
         for (var i = 0; i < feats.length; i++) {
             var p = feats[i].properties;
             var s = states[p.id] || p.state;
-            if (s === "alarm" || s === "offline") { rows.push({p: p, s: s}); }
+            if (attn.indexOf(s) >= 0) { rows.push({p: p, s: s}); }
         }
         rows.sort(function (a, b) {
-            if (a.s !== b.s) { return a.s === "alarm" ? -1 : 1; }
+            if (a.s !== b.s) { return attn.indexOf(a.s) - attn.indexOf(b.s); }
             return a.p.id < b.p.id ? -1 : 1;
         });
         eventLog(feats, lang);

@@ -117,8 +117,8 @@
             return (b.raised_ts_ms || 0) - (a.raised_ts_ms || 0);
         });
     }
-    // emergency command mode: a severity I alarm that is active and not shelved (acknowledged or not)
-    function isEmergency(a) { return a.severity === 1 && a.active && !a.shelved && cc.alarmOpen(a.state); }
+    // emergency command mode: the server's flag (ops/vocab.py emergency: severity I, active, not shelved, open)
+    function isEmergency(a) { return !!a.emergency; }
     function orderOpen(o) { return !!o.open; }  // the server's flag (ops/vocab.py order_flags)
 
     function pruneAlarms() {

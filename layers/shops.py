@@ -30,12 +30,13 @@ from datasources.ingest.specs import SHOPS
 from layers.base import Layer, LayerContext, LegendItem, Scope, feature_collection
 from layers.registry import register
 from layers.draw import DRAW
+from ops.vocab import SHOP_GRADE_COLOURS
 
 key = "shops"
 COMPONENT_ID = "shops"
 popup_fields: tuple[tuple[str, str], ...] = (("name", "shop.name"), ("rating", "shop.rating"),
                                              ("integrity_score", "shop.integrity"), ("address", "shop.address"))
-COLORS = {"A": "#22d37a", "B": "#4f8fd9", "C": "#f2a93b", "D": "#ff3b4e", None: "#8793a3"}
+COLORS = dict(SHOP_GRADE_COLOURS)  # grade (None = not graded) → colour, ops/vocab.py
 HISTORY_ROWS = 10
 
 

@@ -63,6 +63,8 @@ STATION_ONLINE_STATES = tuple(k for k in STATION_LEGEND_ORDER if STATION_STATE_D
 STATION_ALARM_OVERRIDABLE = ("running", "idle")
 #: the state of a station whose data is missing, stale or unknown
 STATION_FALLBACK_STATE = "offline"
+#: states that put a station on the officer's attention list, in list order (alarm first, then offline)
+STATION_ATTENTION_STATES = ("alarm", "offline")
 
 
 def station_colour(state: str) -> str:
@@ -149,6 +151,36 @@ def alarm_open(state: str) -> bool:
     return state in ALARM_OPEN_STATES
 
 
+#: the video wall's emergency-command rule: an alarm of this severity (I), active, not shelved, open (acknowledged
+#: or not) switches /wall to the emergency-command layout (seed 001 表7 大屏应急指挥)
+EMERGENCY_SEVERITY = 1
+#: alarm rule ids (``datasources/alarm_rules.yaml``) whose ``raised`` event opens the camera panel by itself (seed
+#: 001 表7: video opens by itself on remote operation and on fire / flood / intrusion alarms)
+CAMERA_OPEN_RULES = ("fire_alarm", "flood_alarm", "intrusion_alarm")
+
+
+def emergency(alarm: Mapping[str, Any]) -> bool:
+    """Whether an alarm puts the video wall in emergency-command mode (payload flag ``emergency``).
+
+    Args:
+        alarm: an alarm dict as for :func:`alerting` (reads ``severity``, ``active``, ``shelved``, ``state``).
+    Returns:
+        True exactly when severity = :data:`EMERGENCY_SEVERITY` and active and not shelved and state ≠ ``closed``.
+    """
+    try:
+        sev = int(alarm.get("severity") or 0)
+    except (TypeError, ValueError):
+        return False
+    return (sev == EMERGENCY_SEVERITY and bool(alarm.get("active")) and not alarm.get("shelved")
+            and alarm.get("state") != ALARM_CLOSED)
+
+
+def opens_camera(alarm: Mapping[str, Any]) -> bool:
+    """Whether the alarm's ``raised`` event opens the camera panel by itself (payload flag ``opens_camera``):
+    its ``rule`` is one of :data:`CAMERA_OPEN_RULES`."""
+    return alarm.get("rule") in CAMERA_OPEN_RULES
+
+
 # ---------------------------------------------------------------------------------------------- work-order states
 
 #: the work-order flow, in order (the step bar of the order dialog and the site panel)
@@ -198,6 +230,13 @@ PIPE_STYLES: dict[str, dict[str, Any]] = {
 }
 #: drawing order: the alarm last, on top
 PIPE_DRAW_ORDER = ("no_sensor", "no_data", "ok", "high", "low")
+
+# ---------------------------------------------------------------------------------------------- shop grades
+
+#: street-shop inspection grade (A best … D worst, seed 003 rows 85–97) → CSS colour of its marker and legend
+#: swatch (:mod:`layers.shops`); ``None`` = not graded yet
+SHOP_GRADE_COLOURS: dict[str | None, str] = {"A": "#22d37a", "B": "#4f8fd9", "C": "#f2a93b", "D": "#ff3b4e",
+                                             None: "#8793a3"}
 
 # ---------------------------------------------------------------------------------------------- SLA countdown
 
@@ -284,6 +323,7 @@ def browser_vocab(lang: str | None = None) -> dict[str, Any]:
           "station_state_order": ["alarm", "offline", "running", "idle", "not_built"],   # display precedence
           "station_legend_order": ["running", "idle", "alarm", "offline", "not_built"],  # legend / mix / ring
           "station_fallback_state": "offline",         # unknown or missing state draws as this
+          "station_attention_states": ["alarm", "offline"],   # officer's attention list, in list order
           "severities": {                              # alarm severity grades, "1" = I (critical) … "4" = IV
             "1": {"level": 1, "roman": "I", "colour": "#ff3b4e", "label_key": "sev.1", "short_key": "sev.short.1"}
           },
@@ -330,7 +370,8 @@ def browser_vocab(lang: str | None = None) -> dict[str, Any]:
     ``mm`` = two-digit ``floor(s % 3600 / 60)``, ``ss`` = two-digit ``s % 60``; pattern ``with_hours`` if ``h``
     else ``without_hours``; ``{sign}`` = ``negative`` when ``left < 0`` (same as :func:`format_countdown`).
 
-    Payload flags computed here and sent by the server: alarm dicts carry ``alerting`` (:func:`alerting`); work-order
+    Payload flags computed here and sent by the server: alarm dicts carry ``alerting`` (:func:`alerting`),
+    ``emergency`` (:func:`emergency`) and ``opens_camera`` (:func:`opens_camera`); work-order
     dicts carry ``open``, ``sla_clock``, ``sla_deadline_ms``, ``sla_label_key`` (:func:`order_flags`).
     """
     return {
@@ -342,6 +383,7 @@ def browser_vocab(lang: str | None = None) -> dict[str, Any]:
         "station_state_order": list(STATION_STATES),
         "station_legend_order": list(STATION_LEGEND_ORDER),
         "station_fallback_state": STATION_FALLBACK_STATE,
+        "station_attention_states": list(STATION_ATTENTION_STATES),
         "severities": {str(k): {"level": s.level, "roman": s.roman, "colour": s.colour, "label_key": s.label_key,
                                 "short_key": s.short_key} for k, s in SEVERITIES.items()},
         "severity_order": sorted(SEVERITIES),
@@ -395,7 +437,8 @@ def catalog_keys() -> Iterable[str]:
 
 
 def index_with_vocab(index_string: str, lang: str | None = None) -> str:
-    """A Dash ``index_string`` with the :func:`vocab_script_tag` placed just before ``{%app_entry%}``.
+    """A Dash ``index_string`` with the :func:`vocab_script_tag` and the colours' ``<style id="cc-vocab-css">``
+    (:func:`ops.vocab_css.vocab_style_tag`) placed just before ``{%app_entry%}``.
 
     Args:
         index_string: a Dash index template (it must hold ``{%app_entry%}``, as Dash requires).
@@ -408,4 +451,7 @@ def index_with_vocab(index_string: str, lang: str | None = None) -> str:
         return index_string
     if "{%app_entry%}" not in index_string:
         raise ValueError("index_string has no {%app_entry%} placeholder")
-    return index_string.replace("{%app_entry%}", vocab_script_tag(lang) + "\n{%app_entry%}", 1)
+    from ops.vocab_css import vocab_style_tag  # the colours as CSS custom properties (imports this module)
+
+    return index_string.replace("{%app_entry%}", vocab_script_tag(lang) + "\n" + vocab_style_tag()
+                                + "\n{%app_entry%}", 1)

@@ -206,13 +206,16 @@ class LiveBridge(BusFanout):
         """What the page's connection indicator needs to tell *live* from *frozen* (Socket.IO event ``feed``)::
 
             {"v": 1, "type": "feed", "ts_ms": <now, this process>, "bus": <Redis subscription up>,
-             "newest_reading_ms": <timestamp of the newest reading seen, or null>, "stale_after_s": 30.0}
+             "newest_reading_ms": <timestamp of the newest reading seen, or null>, "stale_after_s": 30.0,
+             "lost_after_s": 15.0}
 
         A socket can be connected while nothing flows (Redis down, poller stopped): the page shows *stale* when
-        ``bus`` is false, when the newest reading is older than ``stale_after_s`` or when heartbeats stop coming.
+        ``bus`` is false, when the newest reading is older than ``stale_after_s`` or when no heartbeat came for
+        ``lost_after_s`` = three missed heartbeats (3 × ``CC_FEED_HEARTBEAT_S``, :mod:`datasources.settings`).
         """
         return {"v": 1, "type": "feed", "ts_ms": now_ms(), "bus": bool(self.connected),
-                "newest_reading_ms": self.last_message_ms, "stale_after_s": self.stale_after_s or 30.0}
+                "newest_reading_ms": self.last_message_ms, "stale_after_s": self.stale_after_s or 30.0,
+                "lost_after_s": 3 * self.heartbeat_s}
 
     def _heartbeat_loop(self) -> None:
         threading.current_thread().name = "cc-feed-heartbeat"

@@ -42,7 +42,7 @@ from typing import Any, Callable, Mapping
 
 from dashboard.live.fanout import BusFanout
 from datasources.bus.messages import ALARMS_CHANNEL, ROSTER_CHANNEL, WORKORDERS_CHANNEL, now_ms
-from ops.vocab import alerting, order_flags
+from ops.vocab import alerting, emergency, opens_camera, order_flags
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,10 @@ class OpsBridge(BusFanout):
         self.messages += 1
         if channel == ALARMS_CHANNEL:
             alarm = msg.get("alarm") or {}
-            if isinstance(alarm, dict) and "alerting" not in alarm:  # a producer older than the flag
-                msg["alarm"] = alarm = {**alarm, "alerting": alerting(alarm)}
+            if isinstance(alarm, dict) and not {"alerting", "emergency", "opens_camera"} <= alarm.keys():
+                # a producer older than the flags
+                msg["alarm"] = alarm = {**alarm, "alerting": alerting(alarm), "emergency": emergency(alarm),
+                                        "opens_camera": opens_camera(alarm)}
             rooms = self.station_rooms(alarm.get("station_id"))
             self._emit("alarm", {**msg, "scopes": rooms, "station": self.station_brief(alarm.get("station_id"))},
                        rooms)

@@ -49,6 +49,7 @@ from i18n import t
 from layers import enterprise_heat
 from layers import regions as regions_layer
 from ops.vocab import index_with_vocab
+from ops.vocab_css import vocab_style_tag
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, engine=None, redis_url: str | N
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
     app.index_string = index_with_vocab(app.index_string)  # <script id="cc-vocab">: the vocabulary as data
+    server.jinja_env.globals["cc_vocab_css"] = vocab_style_tag()  # its colours for templates using cc_theme.css
     app.layout = serve_layout(ctx)
 
     from callbacks import register_all  # noqa: PLC0415 — callbacks import layers/datasources only

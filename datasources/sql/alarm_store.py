@@ -15,7 +15,7 @@ record and a timeline event in one transaction, and publish after the commit.
                "detail": {}, "raised_ts_ms": ..., "last_change_ts_ms": ..., "cleared_ts_ms": null,
                "acknowledged_ts_ms": null, "acknowledged_by": null, "closed_ts_ms": null, "closed_by": null,
                "shelved_until_ms": null, "shelved": false, "shelved_by": null, "occurrences": 1,
-               "alerting": true}}
+               "alerting": true, "emergency": false, "opens_camera": false}}
 
 ``annunciate`` is false while the alarm is shelved: clients update their lists but do not flash or sound.
 ``alerting`` is :func:`ops.vocab.alerting` at the time the dict was made (severity I/II, active, unacknowledged,
@@ -36,7 +36,7 @@ from datasources.sql.alarm_models import Alarm, AlarmEvent
 from datasources.bus.messages import ALARMS_CHANNEL, SCHEMA_VERSION, now_ms
 from ops.alarm_rules import CLEAR, RAISE, SEVERITY_ROMAN, Transition
 from ops.alarms import EVENT_OF_ACTION, AlarmStatus, IllegalTransition, transition
-from ops.vocab import alerting
+from ops.vocab import alerting, emergency, opens_camera
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,8 @@ def alarm_to_dict(row: Alarm, now: int | None = None) -> dict[str, Any]:
         "shelved": status_of(row).shelved(now), "shelved_by": row.shelved_by, "occurrences": row.occurrences,
     }
     out["alerting"] = alerting(out)  # server-computed flag (ops.vocab): blink / glow / counts as alerting
+    out["emergency"] = emergency(out)  # server-computed flag (ops.vocab): the wall's emergency-command mode
+    out["opens_camera"] = opens_camera(out)  # server-computed flag (ops.vocab): raised → camera panel opens
     return out
 
 
