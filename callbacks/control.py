@@ -20,7 +20,7 @@ from dash import ALL, ClientsideFunction, Input, Output, State, dcc, html, no_up
 
 from callbacks.alarms import ROMAN, _msg, error_text, hms, msg_div
 from i18n import t
-from datasources.modbus.control import setpoints, supported_commands
+from datasources.modbus.control_profile import setpoints, supported_commands
 from datasources.modbus.profiles import default_profiles
 from layers.devices import device_label_suffix
 
@@ -80,7 +80,7 @@ def _fmt(v, decimals: int | None) -> str:
 
 def control_rows(detail: dict, lang: str, can_control: bool) -> list:
     """One row per compressor with the command buttons its profile supports
-    (:func:`datasources.modbus.control.supported_commands`), then one row per set-point (writable holding register):
+    (:func:`datasources.modbus.control_profile.supported_commands`), then one row per set-point (writable holding register):
     current value, an input in engineering units with the unit shown, and a 设定 button (confirmation dialog)."""
     sid = detail["station"]["id"]
     comps = [d for d in detail["devices"] if d["kind"] == "compressor"]

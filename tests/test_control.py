@@ -12,9 +12,10 @@ import time
 import pytest
 import redis as redis_lib
 
-from datasources.modbus.control import (DirectLink, PollerLink, SetpointError, _by_role, check_setpoint, deadline_s,
-                                 execute, execute_setpoint, load_target, make_link, missing_roles, setpoints,
-                                 supported_commands)
+from datasources.modbus.control import (DirectLink, PollerLink, deadline_s, execute, execute_setpoint, load_target,
+                                        make_link)
+from datasources.modbus.control_profile import (SetpointError, check_setpoint, missing_roles, register_by_role,
+                                                setpoints, supported_commands)
 from datasources.modbus.profiles import default_profiles, load_profiles
 from ops.control_policy import COIL_WRITES, decide_setpoint
 from tests.ops_support import LiveFleet
@@ -41,9 +42,10 @@ def bare_profile(tmp_path):
 # ---------------------------------------------------------------------------------------------- roles, refusals
 def test_roles_are_found_by_role_with_the_old_name_as_fallback(bare_profile):
     fixed = default_profiles()["cc-fixed-speed-compressor"]
-    assert _by_role(fixed, "run_command").name == "run_command" and _by_role(fixed, "run_state").address == 10
-    assert _by_role(bare_profile, "load_enable").name == "load_enable"  # no role: by its old name
-    assert _by_role(bare_profile, "run_command") is None
+    assert (register_by_role(fixed, "run_command").name == "run_command"
+            and register_by_role(fixed, "run_state").address == 10)
+    assert register_by_role(bare_profile, "load_enable").name == "load_enable"  # no role: by its old name
+    assert register_by_role(bare_profile, "run_command") is None
     assert missing_roles(bare_profile, "start") == ["run_command"] and missing_roles(bare_profile, "load") == []
     assert supported_commands(bare_profile) == ["load", "unload"]
     assert supported_commands(fixed) == ["start", "stop", "load", "unload"]

@@ -35,8 +35,8 @@ from datasources.sql.alarm_models import WorkOrder
 from datasources.sql.alarm_stats import PERIODS, alarm_statistics
 from datasources.bus.messages import now_ms
 from datasources.sql.city_models import Camera
-from datasources.modbus.control import (ControlError, bus_state, execute, execute_setpoint, load_target,
-                                 refusal_for_missing)
+from datasources.modbus.control import ControlError, bus_state, execute, execute_setpoint, load_target
+from datasources.modbus.control_profile import refusal_for_missing
 from datasources.modbus.profiles import default_profiles
 from ops.control_policy import decide_setpoint
 from layers.base import ScopeError

@@ -5,11 +5,12 @@ The decision whether a write may be sent at all is :mod:`ops.control_policy` (du
 the station room, target online; commands also: a compressor not in fault) — made by the web layer
 (:mod:`dashboard.web.operations`) from the bus's current state (:func:`bus_state`). This module does the I/O:
 
-1. Registers are found by **role**, not by name (:func:`_by_role`: :meth:`DeviceProfile.by_role`, falling back to
-   the register named like the role): ``run_command`` (start/stop coil), ``load_enable`` (load/forced-unload coil),
-   ``run_state`` (read back), ``occupancy`` (station I/O). A profile lacking a role a command needs is refused with
+1. Registers are found by **role**, not by name (:func:`register_by_role`: :meth:`DeviceProfile.by_role`, falling
+   back to the register named like the role): ``run_command`` (start/stop coil), ``load_enable`` (load/forced-unload
+   coil), ``run_state`` (read back), ``occupancy`` (station I/O). A profile lacking a role a command needs is refused with
    ``phase = "profile"`` ("profile X has no register with role run_command: this device cannot be started
-   remotely"); :func:`supported_commands` / :func:`setpoints` tell the site panel what to show.
+   remotely"); :func:`supported_commands` / :func:`setpoints` tell the site panel what to show. What a profile can
+   do (roles, commands, set-point ranges) is :mod:`datasources.modbus.control_profile`.
 2. :func:`execute` (commands) and :func:`execute_setpoint` (set-points), on the wire, in this order:
 
    a. re-read the station I/O's occupancy input just before writing: someone may have walked in since the last
@@ -36,7 +37,6 @@ fixed-speed unit whose network pressure is above its load pressure stays in stan
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -52,7 +52,9 @@ from datasources.sql.fleet_spec import DeviceSpec
 from datasources.sql.models import Device
 from datasources.sql.repository import device_spec
 from datasources.modbus.codec import DecodeError, decode, encode
-from datasources.modbus.profiles import DeviceProfile, RegisterSpec, default_profiles
+from datasources.modbus.control_profile import (SetpointError, check_setpoint, refusal_for_missing,
+                                                register_by_role)
+from datasources.modbus.profiles import DeviceProfile, default_profiles
 from datasources.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -72,17 +74,12 @@ TIMEOUT_S = 1.0
 POLLER_TIMEOUT_S = 3.0
 #: env switch of the bench path (own pymodbus connection, no poller)
 DIRECT_ENV = "CC_CONTROL_DIRECT"
-#: command → profile roles it needs (coils written; ``run_state`` read back is optional)
-COMMAND_ROLES: dict[str, tuple[str, ...]] = {"start": ("run_command",), "stop": ("run_command",),
-                                             "load": ("load_enable",), "unload": ("load_enable",)}
-_VERB = {"start": "started", "stop": "stopped", "load": "loaded", "unload": "unloaded"}
 #: ``cc:latest`` of the station I/O older than this → occupancy unknown (refused), seconds
 STALE_AFTER_S = 30.0
 
-__all__ = ["BusState", "COMMAND_ROLES", "ControlError", "ControlResult", "DirectLink", "EXPECTED_RUN_STATES",
-           "PollerLink", "READBACK_S", "SetpointError", "SetpointResult", "bus_state", "check_setpoint",
-           "deadline_s", "execute", "execute_setpoint", "load_target", "make_link", "missing_roles", "setpoints",
-           "supported_commands"]
+__all__ = ["BusState", "ControlError", "ControlResult", "DirectLink", "EXPECTED_RUN_STATES", "PollerLink",
+           "READBACK_S", "SetpointResult", "bus_state", "deadline_s", "execute", "execute_setpoint", "load_target",
+           "make_link"]
 
 
 def deadline_s(timeout_s: float = POLLER_TIMEOUT_S, readback_s: float = READBACK_S) -> float:
@@ -93,10 +90,6 @@ def deadline_s(timeout_s: float = POLLER_TIMEOUT_S, readback_s: float = READBACK
 
 class ControlError(LookupError):
     """Unknown device, not a compressor, or a station without the needed device; nothing was written."""
-
-
-class SetpointError(ValueError):
-    """A set-point write refused before the wire: unknown / not writable register, bad or out-of-range value."""
 
 
 @dataclass(frozen=True)
@@ -194,83 +187,6 @@ def bus_state(redis_client, device_id: str, io_device_id: str | None, *,
     return BusState(online=bool(target.get("online", False)),
                     run_state=int(run_state) if run_state is not None else None,
                     occupancy=occupancy, io_device_id=io_device_id)
-
-
-def _by_role(profile: DeviceProfile, role: str) -> RegisterSpec | None:
-    """The register of ``profile`` that plays ``role`` (``run_command``, ``load_enable``, ``run_state``,
-    ``occupancy``): :meth:`DeviceProfile.by_role` when the profile has it, else the register *named* ``role``
-    (profiles written before roles existed). ``None`` when the profile has neither."""
-    by_role = getattr(profile, "by_role", None)
-    spec = by_role(role) if callable(by_role) else None
-    return spec if spec is not None else profile.by_name.get(role)
-
-
-def missing_roles(profile: DeviceProfile, command: str) -> list[str]:
-    """Roles :data:`COMMAND_ROLES` ``command`` needs that ``profile`` lacks (empty: the device can do it)."""
-    return [r for r in COMMAND_ROLES.get(command, ()) if _by_role(profile, r) is None]
-
-
-def refusal_for_missing(profile: DeviceProfile, command: str) -> str | None:
-    """The operator-facing refusal when ``profile`` cannot do ``command`` (``None`` if it can)."""
-    miss = missing_roles(profile, command)
-    if not miss:
-        return None
-    return (f"profile {profile.model} has no register with role {miss[0]}: "
-            f"this device cannot be {_VERB.get(command, command)} remotely")
-
-
-def supported_commands(profile: DeviceProfile | None) -> list[str]:
-    """The commands of :data:`COMMAND_ROLES` that ``profile`` can do (the site panel shows only these)."""
-    if profile is None:
-        return []
-    return [c for c in COMMAND_ROLES if not missing_roles(profile, c)]
-
-
-def setpoints(profile: DeviceProfile | None) -> list[dict[str, Any]]:
-    """The writable holding registers of ``profile``: ``[{"name", "unit", "description", "min", "max",
-    "decimals"}]`` (``min`` / ``max`` ``None`` when the profile declares none)."""
-    if profile is None:
-        return []
-    return [{"name": r.name, "unit": r.unit, "description": r.description, "min": getattr(r, "min", None),
-             "max": getattr(r, "max", None), "decimals": r.decimals}
-            for r in profile.registers if r.register_type == "holding" and r.writable and r.bit is None]
-
-
-def check_setpoint(profile: DeviceProfile, name: str, value: Any) -> float:
-    """Validate a set-point write before anything goes on the wire.
-
-    Args:
-        profile: the device's profile. name: the register name. value: engineering units (the register's ``unit``).
-    Returns:
-        ``value`` as a float.
-    Raises:
-        SetpointError: no such register, not a writable holding register, not a finite number, outside the
-            profile's ``min`` / ``max`` (when declared), or not representable in the register's data type.
-    """
-    spec = profile.by_name.get(name)
-    if spec is None:
-        raise SetpointError(f"profile {profile.model} has no register {name!r}")
-    if spec.register_type != "holding" or not spec.writable or spec.bit is not None or spec.data_type == "string":
-        raise SetpointError(f"{profile.model}: {name} is not a writable holding register (not a set-point)")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(str(value).strip())
-        except (TypeError, ValueError):
-            raise SetpointError(f"{name}: {value!r} is not a number") from None
-    value = float(value)
-    if not math.isfinite(value):
-        raise SetpointError(f"{name}: {value!r} is not a finite number")
-    lo, hi = getattr(spec, "min", None), getattr(spec, "max", None)
-    unit = f" {spec.unit}" if spec.unit else ""
-    if lo is not None and value < lo:
-        raise SetpointError(f"{name}: {value:g}{unit} is below the minimum {lo:g}{unit}")
-    if hi is not None and value > hi:
-        raise SetpointError(f"{name}: {value:g}{unit} is above the maximum {hi:g}{unit}")
-    try:
-        encode(spec, value)
-    except DecodeError as exc:
-        raise SetpointError(f"{name}: {value:g}{unit} out of range of the register ({exc})") from None
-    return value
 
 
 def _profile_of(profiles: dict[str, DeviceProfile], dev: DeviceSpec) -> DeviceProfile:
@@ -427,7 +343,7 @@ def _check_occupancy(link: _Link, io: DeviceSpec | None, profiles, res, clock: _
         return "station has no station I/O: occupancy unknown, remote operation refused"
     try:
         prof = _profile_of(profiles, io)
-        spec = _by_role(prof, "occupancy")
+        spec = register_by_role(prof, "occupancy")
         if spec is None:
             return f"profile {prof.model} has no register with role occupancy: remote operation refused"
         occ = bool(int(link.read(io, prof, [spec.name], clock.left(timeout_s))[spec.name]))
@@ -449,7 +365,7 @@ def execute(target: DeviceSpec, io: DeviceSpec | None, command: str, writes: tup
         target: the compressor (from SQL). io: the station I/O device, or ``None`` (→ refused).
         command: ``start`` | ``stop`` | ``load`` | ``unload`` (for :data:`EXPECTED_RUN_STATES`).
         writes: ``((role, value), …)`` from :class:`ops.control_policy.ControlDecision` ``writes``; each role is
-            resolved to the profile's register (:func:`_by_role`).
+            resolved to the profile's register (:func:`register_by_role`).
         readback_s: how long to wait for ``run_state`` to reach the expected states, seconds.
         timeout_s: bound of each wire request, seconds. The whole call ends within
             :func:`deadline_s` ``(timeout_s, readback_s)`` (plus one request's rounding to whole seconds).
@@ -485,11 +401,11 @@ def execute(target: DeviceSpec, io: DeviceSpec | None, command: str, writes: tup
         return done("profile", refusal)
     coil_writes: list[tuple[str, int]] = []
     for role, value in writes:
-        spec = _by_role(prof, role)
+        spec = register_by_role(prof, role)
         if spec is None or spec.register_type != "coil" or not spec.writable:
             return done("profile", f"profile {prof.model} has no writable coil with role {role}")
         coil_writes.append((spec.name, int(value)))
-    state_spec = _by_role(prof, "run_state")
+    state_spec = register_by_role(prof, "run_state")
     state_names = [state_spec.name] if state_spec is not None else []
     own_link = link is None
     try:
