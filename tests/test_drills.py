@@ -98,9 +98,16 @@ class Stack:
                  "demo history written")
         # the demo history ends at the current hour: compare the live minutes from the next minute on
         self.since_ms = (int(time.time() * 1000) // 60000 + 1) * 60000
-        wait_for(lambda: all(any(s == sid and ts > self.since_ms for s, ts, _ in self.stream())
-                             for sid in self.built_stations()), 180, "readings of every station after the start")
+        wait_for(self._every_station_read_since_start, 180, "readings of every built station after the start")
         return self
+
+    def _every_station_read_since_start(self) -> bool:
+        """True once at least two built stations are on the stream and each has a reading after :attr:`since_ms`
+        (no built station yet is not "every station read": the poller may not have connected when health is up)."""
+        entries = self.stream()
+        built = {sid for sid, _ts, sample in entries if sample}
+        read = {sid for sid, ts, _sample in entries if ts > self.since_ms}
+        return len(built) >= 2 and built <= read
 
     def _alive(self) -> bool:
         if self.proc.poll() is not None:
