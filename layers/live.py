@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from datasources.bus.messages import SUMMARY_HASH, STATION_STATES
+from datasources.bus.messages import SUMMARY_HASH
 from datasources.sql.fleet_spec import StationSpec
 from datasources.settings import get_settings
 from layers.base import Scope
 from ops.station_state import air_to_power_ratio_m3_per_kwh, fold_open_alarm
-from ops.vocab import STATION_ONLINE_STATES
+from ops.vocab import STATION_ONLINE_STATES, STATION_STATES
 
 log = logging.getLogger(__name__)
 

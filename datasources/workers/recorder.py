@@ -56,12 +56,12 @@ import redis
 from sqlalchemy import Engine, select, text
 
 from datasources.bus.consumer import ConsumerGroup, default_consumer
-from datasources.bus.messages import READINGS_STREAM, SCHEMA_VERSION, SchemaError, parse_reading_entry
+from datasources.bus.messages import READINGS_STREAM, SchemaError, parse_reading_entry
 from datasources.bus.shard import check_shard, shard_of
 from datasources.settings import get_settings
 from datasources.sql.energy_models import DEVICE_TABLES, STATION_TABLES, RecorderStationState
 from datasources.sql.rollup_writes import write_rollups
-from datasources.workers.rollup import RELEVANT_KINDS, RollupBatch, StationState
+from datasources.workers.rollup import RollupBatch, StationState
 from ops.energy import DEFAULT_MAX_GAP_S
 
 try:  # optional: orjson parses the readings 3–5× faster than the standard library (and rejects NaN/Infinity too)
